@@ -1,0 +1,31 @@
+/**
+ * `npm run bench [-- suite ...]`: run benchmark suites and write
+ * `out/bench/<suite>.json` ([{ name, value, unit, reference, ratio }]).
+ * With no suite named, all run. Benchmarks are not tests: they measure and
+ * report ratios; they never pass or fail on a number.
+ */
+import { benchBackends } from './backends';
+import { writeReport, type BenchResult } from './report';
+
+const SUITES: Record<string, { what: string; run: () => Promise<BenchResult[]> }> = {
+  backends: { what: 'matmul GFLOP/s per backend, ratio to the cpu backend', run: benchBackends },
+};
+
+async function main(): Promise<void> {
+  const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const unknown = asked.filter((a) => !(a in SUITES));
+  if (unknown.length) {
+    console.error(`bench: unknown suite ${unknown.join(', ')}; available:\n${Object.entries(SUITES).map(([k, v]) => `  ${k}  ${v.what}`).join('\n')}`);
+    process.exit(2);
+  }
+  for (const name of asked.length ? asked : Object.keys(SUITES)) {
+    console.log(`bench ${name}: ${SUITES[name]!.what}`);
+    writeReport(name, await SUITES[name]!.run());
+  }
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
