@@ -61,4 +61,10 @@ if (require.main === module) {
     startKernel(o: { configPath: string; enableFindLocal: boolean }): void;
   };
   startKernel({ configPath, enableFindLocal: false });
+  // Exit with the process that started us (Jupyter, or gradlab's runner): a
+  // kernel whose parent was killed must not linger. tslab does not watch this.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
 }
