@@ -14,3 +14,4 @@ export * from './backend';
 export * from './display';
 export * as plot from './plot';
 export { tf } from './backend/tf';
+export * as ag from './autograd';

@@ -1,0 +1,183 @@
+/**
+ * The backward pass of the tensor engine and the freeing of graphs.
+ *
+ * `backward(root)`: order the graph topologically, seed `∂root/∂root = 1`, then
+ * visit nodes from the root down: each node hands its gradient to its op's rule,
+ * which returns one gradient per parent; a parent reached from several children
+ * sums them (`+=`, the multivariate chain rule). Leaves that require grad
+ * accumulate into `leaf.grad`. Once a node has been visited, no later step can
+ * need its data (its consumers were visited before it), so it is freed there
+ * and then: peak memory falls as the pass proceeds.
+ *
+ * Introduced in notebooks/01-backprop/02-tensors.
+ */
+import { tf } from '../backend/tf';
+import { firstNonFinite, isDebug } from './mode';
+import { fmt, sameShape } from './shape';
+import type { BackwardOptions, Tensor } from './tensor';
+
+/** Roots whose graph a backward() has freed (so a second backward() can say so). */
+const spent = new WeakSet<Tensor>();
+
+/** Every node `root` depends on, each after all of its parents (leaves included; iterative DFS). */
+export function topoOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, boolean][] = [[root, false]];
+  while (stack.length > 0) {
+    const [node, done] = stack.pop() as [Tensor, boolean];
+    if (done) {
+      order.push(node);
+      continue;
+    }
+    if (seen.has(node)) continue;
+    seen.add(node);
+    stack.push([node, true]);
+    for (const p of node._parents) if (!seen.has(p)) stack.push([p, false]);
+  }
+  return order;
+}
+
+/** `g` added into `map` at `node` (`+=` on fan-out), freeing the summands. */
+function accumulate(map: Map<Tensor, tf.Tensor>, node: Tensor, g: tf.Tensor): void {
+  const old = map.get(node);
+  if (!old) {
+    map.set(node, g);
+    return;
+  }
+  map.set(node, tf.add(old, g));
+  old.dispose();
+  g.dispose();
+}
+
+/** Free a computed node: its data (if owned), its saved tensors, its links to parents. */
+export function freeNode(node: Tensor, why: string): void {
+  if (node._freed !== null) return;
+  if (node._ownsData) node._data?.dispose();
+  tf.dispose(node._saved);
+  node._data = null;
+  node._saved = [];
+  node._parents = [];
+  node._backward = null;
+  node._freed = why;
+}
+
+/** See {@link Tensor.backward}. */
+export function backward(root: Tensor, seed: tf.Tensor | undefined, { retainGraph = false }: BackwardOptions = {}): void {
+  if (!root.requiresGrad) {
+    throw new Error(
+      `backward: ${root.describe()} does not require grad: none of its inputs has requiresGrad, or it was computed under noGrad()`,
+    );
+  }
+  if (spent.has(root)) {
+    throw new Error(
+      `backward: backward() was already called on ${root.describe()} and freed its graph; ` +
+        'pass { retainGraph: true } to the first backward() to call it twice',
+    );
+  }
+  if (seed === undefined && root.size !== 1) {
+    throw new Error(`backward: ${root.describe()} is not a scalar; pass the gradient of the loss with respect to it: backward(dy)`);
+  }
+  if (seed !== undefined && !sameShape(seed.shape, root.shape)) {
+    throw new Error(`backward: the gradient ${fmt(seed.shape)} does not match ${root.describe()}`);
+  }
+  const order = topoOrder(root);
+  for (const node of order) {
+    if (node._freed !== null && node.requiresGrad && !node.isLeaf) {
+      throw new Error(
+        `backward: ${node.describe()} in this graph was already freed ${node._freed}; ` +
+          'to backward twice through a graph, pass { retainGraph: true } to the first backward()',
+      );
+    }
+  }
+  const grads = new Map<Tensor, tf.Tensor>();
+  grads.set(root, seed ? tf.clone(seed) : tf.onesLike(root.data));
+  try {
+    pass(root, order, grads, retainGraph);
+  } catch (e) {
+    // A rule or a debug check threw: free what is left so nothing leaks; the root stays readable.
+    tf.dispose([...grads.values()]);
+    for (const node of order) if (!node.isLeaf && node !== root) freeNode(node, 'by a backward() that failed');
+    tf.dispose(root._saved);
+    root._saved = [];
+    root._parents = [];
+    root._backward = null;
+    if (!root.isLeaf) spent.add(root);
+    throw e;
+  }
+  if (!retainGraph && !root.isLeaf) spent.add(root);
+}
+
+/** A rule's gradient for input k must have the input's shape (and, in debug mode, be finite). */
+function check(node: Tensor, k: number, pg: tf.Tensor, g: tf.Tensor): void {
+  const p = node._parents[k] as Tensor;
+  if (!sameShape(pg.shape, p.shape)) {
+    throw new Error(`gradlab bug: backward of ${node.op} gave ${fmt(pg.shape)} for input ${k} of shape ${fmt(p.shape)}`);
+  }
+  const bad = isDebug() ? firstNonFinite(pg) : null;
+  if (bad) {
+    throw new Error(
+      `debug: backward of ${node.describe()} produced a non-finite gradient for input ${k} (${p.describe()}): ${bad}; ` +
+        `the incoming gradient was ${firstNonFinite(g) ?? 'finite'}`,
+    );
+  }
+}
+
+/** The loop of {@link backward}: reverse topological order, one rule call per node. */
+function pass(root: Tensor, order: Tensor[], grads: Map<Tensor, tf.Tensor>, retainGraph: boolean): void {
+  for (let i = order.length - 1; i >= 0; i--) {
+    const node = order[i] as Tensor;
+    const g = grads.get(node);
+    grads.delete(node);
+    if (node.isLeaf) {
+      if (g && node.requiresGrad) {
+        const old = node.grad;
+        node.grad = tf.keep(old ? tf.add(old, g) : g); // grad += g, kept even inside a tf.tidy
+        if (old) {
+          old.dispose();
+          g.dispose();
+        }
+      } else {
+        g?.dispose();
+      }
+      continue;
+    }
+    if (g && node._backward) {
+      const parents = node._parents;
+      let pgs: (tf.Tensor | null)[] = [];
+      try {
+        pgs = node._backward(g, parents.map((q) => q.requiresGrad));
+        pgs.forEach((pg, k) => pg && check(node, k, pg, g));
+      } catch (e) {
+        tf.dispose([g, ...pgs.filter((pg): pg is tf.Tensor => pg !== null)]);
+        throw e;
+      }
+      pgs.forEach((pg, k) => pg && accumulate(grads, parents[k] as Tensor, pg));
+    }
+    g?.dispose();
+    if (retainGraph) continue;
+    if (node === root) {
+      // The root stays readable (`await loss.item()`); what only backward needed goes.
+      tf.dispose(node._saved);
+      node._saved = [];
+      node._parents = [];
+      node._backward = null;
+    } else {
+      freeNode(node, 'by backward()');
+    }
+  }
+}
+
+
+/** Free `root` and every computed node it depends on (never leaves). See {@link Tensor.dispose}. */
+export function disposeGraph(root: Tensor): void {
+  const stack = [root];
+  const seen = new Set<Tensor>();
+  while (stack.length > 0) {
+    const node = stack.pop() as Tensor;
+    if (seen.has(node) || node.isLeaf) continue;
+    seen.add(node);
+    stack.push(...node._parents);
+    freeNode(node, 'by dispose()');
+  }
+}

@@ -1,0 +1,378 @@
+/**
+ * The tensor engine's contract: gradient accumulation, zeroGrad, noGrad,
+ * lifetimes (what backward and dispose free, and the errors when a freed
+ * tensor is used), shape errors, debug mode, matmul's plain-product backward,
+ * and a leak-free MLP training step. Each suite runs on cpu and on wasm.
+ */
+import { strict as assert } from 'assert';
+import * as gl from '../src';
+import * as ag from '../src/autograd';
+import { tf } from '../src/backend/tf';
+
+const values = (t: tf.Tensor | null) => Array.from((t as tf.Tensor).dataSync());
+
+/** A leaf with requiresGrad from nested numbers. */
+const p = (v: tf.Tensor | tf.TensorLike, label = '') => ag.param(v, { label });
+
+for (const backend of ['cpu', 'wasm'] as const) {
+  describe(`autograd engine on ${backend}`, () => {
+    before(async () => {
+      await gl.init({ backend });
+    });
+
+    describe('gradient accumulation', () => {
+      it('sums gradients over two backward calls into 2x the single-call gradient', () => {
+        const x = ag.tensor([[1, 2], [3, 4]]);
+        const w = p([[0.5], [-1]]);
+        const step = () => {
+          const loss = ag.sum(ag.matmul(x, w)); // L = Σ_i (x w)_i, ∂L/∂w = Σ_rows x = [4, 6]
+          loss.backward();
+          loss.dispose();
+        };
+        step();
+        assert.deepEqual(values(w.grad), [4, 6]);
+        step();
+        assert.deepEqual(values(w.grad), [8, 12]);
+        ag.zeroGrad([w]);
+        x.dispose();
+        w.dispose();
+      });
+
+      it('accumulates through retainGraph on the same graph', () => {
+        const w = p([3]);
+        const loss = ag.sum(ag.mul(w, w)); // ∂(w²)/∂w = 2w = 6
+        loss.backward(undefined, { retainGraph: true });
+        loss.backward();
+        assert.deepEqual(values(w.grad), [12]);
+        loss.dispose();
+        w.dispose();
+      });
+
+      it('adds both paths where a tensor fans out (x*x + x)', () => {
+        const x = p([3]);
+        const y = ag.add(ag.mul(x, x), x); // y = x² + x = 12, ∂y/∂x = 2x + 1 = 7
+        y.backward();
+        assert.deepEqual(values(y.data), [12]);
+        assert.deepEqual(values(x.grad), [7]);
+        y.dispose();
+        x.dispose();
+      });
+
+      it('zeroGrad frees the gradients and sets them to null', () => {
+        const w = p([1, 2, 3]);
+        const loss = ag.sum(ag.exp(w));
+        loss.backward();
+        loss.dispose();
+        const before = tf.memory().numTensors;
+        assert.notEqual(w.grad, null);
+        ag.zeroGrad([w]);
+        assert.equal(w.grad, null);
+        assert.equal(tf.memory().numTensors, before - 1);
+        w.dispose();
+      });
+
+      it('keeps leaf gradients alive when the step runs inside tf.tidy', () => {
+        const w = p([1, 2]);
+        tf.tidy(() => {
+          const loss = ag.sum(ag.mul(w, 3));
+          loss.backward();
+        });
+        assert.deepEqual(values(w.grad), [3, 3]);
+        w.dispose();
+      });
+    });
+
+    describe('noGrad', () => {
+      it('records nothing: results need no grad, save nothing, and backward refuses them', () => {
+        const w = p([[1, 2, 3]]);
+        const y = ag.noGrad(() => ag.layerNorm(ag.tanh(w)));
+        assert.equal(y.requiresGrad, false);
+        assert.equal(y._saved.length, 0);
+        assert.throws(() => y.backward(tf.onesLike(y.data)), /backward: layerNorm \[1,3\] does not require grad/);
+        assert.equal(w.grad, null);
+        y.dispose();
+        w.dispose();
+      });
+
+      it('restores recording after fn throws', () => {
+        assert.throws(() =>
+          ag.noGrad(() => {
+            throw new Error('boom');
+          }),
+        );
+        assert.equal(ag.isGradEnabled(), true);
+      });
+    });
+
+    describe('lifetimes', () => {
+      it('frees intermediates in backward and says so when one is read', () => {
+        const w = p([[1, -2]], 'w');
+        const h = ag.relu(w);
+        const loss = ag.sum(h);
+        loss.backward();
+        assert.equal(h.isDisposed, true);
+        assert.throws(() => h.data, /relu \[1,2\] was freed by backward\(\)\. Read intermediates before backward\(\)/);
+        assert.equal(loss.isDisposed, false, 'the root stays readable');
+        loss.dispose();
+        w.dispose();
+      });
+
+      it('refuses a second backward without retainGraph and names the fix', () => {
+        const w = p([1, 2]);
+        const loss = ag.sum(ag.exp(w));
+        loss.backward();
+        assert.throws(() => loss.backward(), /already called on sum \[\] and freed its graph; pass \{ retainGraph: true \}/);
+        loss.dispose();
+        w.dispose();
+      });
+
+      it('refuses to backward through a graph another backward freed', () => {
+        const w = p([1, 2]);
+        const h = ag.exp(w);
+        const a = ag.sum(h);
+        const b = ag.mean(h);
+        a.backward();
+        assert.throws(() => b.backward(), /exp \[2\] in this graph was already freed by backward\(\); to backward twice through a graph, pass \{ retainGraph: true \}/);
+        a.dispose();
+        b.dispose();
+        w.dispose();
+      });
+
+      it('dispose() of an evaluation result frees its whole graph but no leaves and no borrowed tensors', () => {
+        const w = p([[0.5, -1], [2, 1]]);
+        const borrowed = tf.tensor([[1, 1]]);
+        const start = tf.memory().numTensors;
+        const y = ag.noGrad(() => ag.sum(ag.tanh(ag.add(ag.matmul(borrowed, w), 1))));
+        assert.ok(tf.memory().numTensors > start);
+        y.dispose();
+        assert.equal(tf.memory().numTensors, start);
+        assert.equal(borrowed.isDisposed, false);
+        assert.equal(w.isDisposed, false);
+        borrowed.dispose();
+        w.dispose();
+      });
+
+      it('detach() gives a leaf that outlives the freed graph', () => {
+        const w = p([1, 2]);
+        const h = ag.mul(w, 2);
+        const kept = h.detach();
+        const loss = ag.sum(h);
+        loss.backward();
+        loss.dispose();
+        assert.equal(kept.requiresGrad, false);
+        assert.deepEqual(values(kept.data), [2, 4]);
+        kept.dispose();
+        w.dispose();
+      });
+
+      it('assign() replaces a leaf and frees the old data', () => {
+        const w = p([1, 2]);
+        const before = tf.memory().numTensors;
+        w.assign(tf.tensor([3, 4]));
+        assert.equal(tf.memory().numTensors, before);
+        assert.deepEqual(values(w.data), [3, 4]);
+        assert.throws(() => w.assign(tf.tensor([1, 2, 3])), /assign: leaf \[2\] \(float32\) cannot take a float32 \[3\]/);
+        w.dispose();
+      });
+
+      it('trains an MLP with steps that leave tf.memory().numTensors unchanged', async () => {
+        const x = ag.tensor(tf.randomNormal([16, 8], 0, 1, 'float32', 1));
+        const target = tf.randomNormal([16, 1], 0, 1, 'float32', 2);
+        const params = [
+          p(tf.randomNormal([8, 16], 0, 0.3, 'float32', 3), 'W1'),
+          p(tf.zeros([16]), 'b1'),
+          p(tf.randomNormal([16, 1], 0, 0.3, 'float32', 4), 'W2'),
+          p(tf.zeros([1]), 'b2'),
+        ];
+        const [W1, b1, W2, b2] = params as [ag.Tensor, ag.Tensor, ag.Tensor, ag.Tensor];
+        const start = tf.memory().numTensors;
+        const losses: number[] = [];
+        for (let step = 0; step < 20; step++) {
+          const h = ag.gelu(ag.layerNorm(ag.add(ag.matmul(x, W1), b1)));
+          const loss = ag.mean(ag.pow(ag.sub(ag.add(ag.matmul(h, W2), b2), target), 2));
+          loss.backward();
+          for (const q of params) q.assign(tf.tidy(() => tf.sub(q.data, tf.mul(q.grad as tf.Tensor, 0.1))));
+          losses.push(await loss.item());
+          loss.dispose();
+          ag.zeroGrad(params);
+          assert.equal(tf.memory().numTensors, start, `step ${step}`);
+        }
+        assert.ok((losses.at(-1) as number) < 0.5 * (losses[0] as number), `loss ${losses[0]} -> ${losses.at(-1)}`);
+        params.forEach((q) => q.dispose());
+        x.dispose();
+        target.dispose();
+      });
+    });
+
+    describe('shape errors', () => {
+      const z = (...shape: number[]) => ag.tensor(tf.zeros(shape));
+      const cases: [string, () => unknown, RegExp][] = [
+        ['matmul with differing inner dims', () => ag.matmul(z(32, 784), z(256, 256)), /^matmul: \[32,784\] x \[256,256\]: inner dims 784 and 256 differ$/],
+        ['matmul of a vector', () => ag.matmul(z(5), z(5, 3)), /^matmul: \[5\] x \[5,3\]: both operands need rank >= 2/],
+        ['matmul with clashing batch dims', () => ag.matmul(z(2, 3, 4), z(5, 4, 6)), /^matmul: \[2,3,4\] x \[5,4,6\]: batch dims \[2\] and \[5\] cannot be broadcast$/],
+        ['add of unbroadcastable shapes', () => ag.add(z(2, 3), z(4)), /^add: \[2,3\] \+ \[4\]: shapes cannot be broadcast: at axis -1, 3 vs 4/],
+        ['mul of unbroadcastable shapes', () => ag.mul(z(2, 3), z(3, 3)), /^mul: \[2,3\] \* \[3,3\]: shapes cannot be broadcast: at axis -2, 2 vs 3/],
+        ['reshape to another size', () => ag.reshape(z(2, 3), [4, 2]), /^reshape: \[2,3\] -> \[4,2\]: 6 elements do not fit$/],
+        ['sum over an axis out of range', () => ag.sum(z(2, 3), 2), /^sum: axis 2 is out of range for \[2,3\] \(rank 2: use -2\.\.1\)$/],
+        ['concat of mismatched shapes', () => ag.concat([z(2, 3), z(2, 4)]), /^concat: \[2,3\], \[2,4\] along axis 0: input 1 differs from input 0 off that axis$/],
+        ['transpose with a bad perm', () => ag.transpose(z(2, 3), [0, 0]), /^transpose: \[2,3\] with perm \[0,0\]: perm must list each axis 0\.\.1 once$/],
+        ['slice past the end', () => ag.slice(z(4, 5), [3, 0], [2, -1]), /^slice: \[4,5\] from \[3,0\] size \[2,-1\]: axis 0 needs 0 <= begin and begin \+ size <= 4$/],
+        ['broadcastTo an incompatible shape', () => ag.broadcastTo(z(3, 2), [4, 3]), /^broadcastTo: \[3,2\] -> \[4,3\]/],
+        ['layerNorm with a wrong weight', () => ag.layerNorm(z(4, 6), z(5)), /^layerNorm: x \[4,6\] with weight \[5\]: expected weight \[6\]/],
+        ['gather past the table', () => ag.gather(z(5, 3), [0, 5]), /^gather: index 5 is out of range for table \[5,3\] \(use 0\.\.4\)$/],
+        ['where with a float condition', () => ag.where(z(2), z(2), z(2)), /^where: condition \[2\] must be a bool tensor, got float32$/],
+      ];
+      for (const [name, fn, message] of cases) {
+        it(`names the op, the shapes and what was expected: ${name}`, () => {
+          const start = tf.memory().numTensors;
+          assert.throws(fn, (e: Error) => {
+            assert.equal(e.name, 'ShapeError');
+            assert.match(e.message, message);
+            return true;
+          });
+          // the operands made by z() are the only tensors left
+          assert.ok(tf.memory().numTensors - start <= 3);
+        });
+      }
+
+      it('asks for the output gradient when backward starts from a non-scalar', () => {
+        const w = p([1, 2]);
+        const y = ag.exp(w);
+        assert.throws(() => y.backward(), /backward: exp \[2\] is not a scalar; pass the gradient of the loss with respect to it: backward\(dy\)/);
+        y.dispose();
+        w.dispose();
+      });
+    });
+
+    describe('debug mode', () => {
+      afterEach(() => ag.setDebug(false));
+
+      it('names the first op that produced NaN, its shapes and that its input was finite', () => {
+        const x = p([1, -1, 2], 'x');
+        const start = tf.memory().numTensors;
+        ag.setDebug(true);
+        assert.throws(
+          () => ag.exp(ag.log(x)),
+          /^Error: debug: log produced a non-finite output \[3\]: NaN at \[1\]; input 0 \(leaf 'x' \[3\]\) was finite$/,
+        );
+        assert.equal(tf.memory().numTensors, start);
+        x.dispose();
+      });
+
+      it('says when an input was already non-finite', () => {
+        const x = ag.tensor([1, NaN], { label: 'x' });
+        ag.setDebug(true);
+        assert.throws(() => ag.add(x, 1), /debug: add produced a non-finite output \[2\]: NaN at \[1\]; input 0 \(leaf 'x' \[2\]\) was already non-finite: NaN at \[1\]; input 1 \(const \[\]\) was finite/);
+        x.dispose();
+      });
+
+      it('catches a non-finite gradient in backward and leaks nothing', () => {
+        const x = p([0, 4], 'x');
+        ag.setDebug(true);
+        const start = tf.memory().numTensors;
+        const y = ag.sum(ag.sqrt(x)); // √0 = 0 is fine, ∂√x/∂x = 1/(2√x) = Inf at 0
+        assert.throws(() => y.backward(), /debug: backward of sqrt \[2\] produced a non-finite gradient for input 0 \(leaf 'x' \[2\]\): Infinity at \[0\]/);
+        y.dispose();
+        assert.equal(tf.memory().numTensors, start);
+        x.dispose();
+      });
+
+      it('lets NaN through silently when off', () => {
+        const x = ag.tensor([-1]);
+        const y = ag.log(x);
+        assert.ok(Number.isNaN(values(y.data)[0]));
+        y.dispose();
+        x.dispose();
+      });
+    });
+
+    describe('matmul backward', () => {
+      // Only on wasm: elsewhere the transposed-operand flags are as fast or faster, and matmul uses them.
+      if (backend === 'wasm') {
+        it('runs only plain products on wasm: every BatchMatMul has a.shape[-1] = b.shape[-2]', async () => {
+          const x = ag.tensor(tf.randomNormal([6, 10]));
+          const w = p(tf.randomNormal([10, 4]));
+          const y = ag.sum(ag.matmul(x, w));
+          const info = await tf.profile(() => {
+            y.backward();
+            return [] as tf.Tensor[];
+          });
+          const mms = info.kernels.filter((k) => k.name === 'BatchMatMul');
+          assert.ok(mms.length >= 1);
+          for (const k of mms) {
+            const [a, b] = k.inputShapes as [number[], number[]];
+            assert.equal(a.at(-1), b.at(-2), `a transposed-operand matmul: ${JSON.stringify(k.inputShapes)}`);
+          }
+          y.dispose();
+          x.dispose();
+          w.dispose();
+        });
+      }
+
+      it('gives no gradient to an operand that does not need one', () => {
+        const x = ag.tensor(tf.randomNormal([6, 10]));
+        const w = p(tf.randomNormal([10, 4]));
+        const y = ag.sum(ag.matmul(x, w));
+        y.backward();
+        assert.equal(x.grad, null);
+        assert.deepEqual(w.grad?.shape, [10, 4]);
+        y.dispose();
+        x.dispose();
+        w.dispose();
+      });
+    });
+
+    describe('reductions and numerical stability', () => {
+      it('splits the gradient of max evenly between tied maxima, as torch.amax does', () => {
+        const x = p([1, 3, 3]);
+        const y = ag.max(x);
+        y.backward();
+        assert.deepEqual(values(x.grad), [0, 0.5, 0.5]);
+        y.dispose();
+        x.dispose();
+      });
+
+      it('keeps softmax, logSoftmax and logsumexp finite where the naive forms overflow', () => {
+        const big = p([1000, 1000, -1000]);
+        const naive = ag.noGrad(() => ag.log(ag.sum(ag.exp(big)))); // exp(1000) = Inf in float32
+        assert.equal(values(naive.data)[0], Infinity);
+        naive.dispose();
+        const lse = ag.logsumexp(big); // 1000 + ln 2
+        const sm = ag.softmax(big); //    [0.5, 0.5, 0]
+        const lsm = ag.logSoftmax(big); // [−ln 2, −ln 2, −2000 − ln 2]
+        assert.ok(Math.abs((values(lse.data)[0] as number) - (1000 + Math.LN2)) < 1e-3);
+        assert.deepEqual(values(sm.data), [0.5, 0.5, 0]);
+        values(lsm.data).forEach((v, i) => assert.ok(Math.abs(v - [-Math.LN2, -Math.LN2, -2000 - Math.LN2][i]!) < 1e-3, `${v}`));
+        const total = ag.add(ag.add(lse, ag.sum(sm)), ag.sum(lsm));
+        total.backward();
+        assert.ok(values(big.grad).every(Number.isFinite));
+        total.dispose();
+        big.dispose();
+      });
+
+      it('gives logsumexp of an all −Inf row −Inf, not NaN', () => {
+        const x = ag.tensor([[-Infinity, -Infinity], [0, 0]]);
+        const y = ag.logsumexp(x);
+        const [a, b] = values(y.data) as [number, number];
+        assert.equal(a, -Infinity);
+        assert.ok(Math.abs(b - Math.LN2) < 1e-6);
+        y.dispose();
+        x.dispose();
+      });
+    });
+
+    describe('record', () => {
+      it('lets a user op join the graph: y = x³ with its rule 3x²', () => {
+        const cube = (x: ag.Operand) =>
+          ag.record('cube', [x], ([a]) => tf.pow(a as tf.Tensor, 3), [(dy, { x: [a] }) => tf.mul(dy, tf.mul(3, tf.square(a as tf.Tensor)))]);
+        const x = p([2, -1]);
+        const y = ag.sum(cube(x)); // 8 − 1 = 7; ∂/∂x = 3x² = [12, 3]
+        y.backward();
+        assert.deepEqual(values(y.data), [7]);
+        assert.deepEqual(values(x.grad), [12, 3]);
+        y.dispose();
+        x.dispose();
+      });
+    });
+  });
+}
