@@ -57,7 +57,9 @@ export function findJupyterPython(asked?: string): PythonProbe {
       (p.executable
         ? `${asked} (${p.executable}, Python ${p.version}) has no Jupyter: jupyter_client is not importable.\n` +
           `Install Jupyter for it (\`${asked} -m pip install jupyterlab\`), or name another Python with --python=/path/to/python3.`
-        : `--python=${asked}: this Python does not run. Name a Python that has Jupyter with --python=/path/to/python3.`) + hint,
+        : `--python=${asked}: this Python does not run. Name a Python that has Jupyter with --python=/path/to/python3.`) +
+        hint +
+        '\nWithout Jupyter, `npm start` still runs every notebook with Node alone and writes HTML to out/.',
     );
   }
   const probes = candidatePythons().map(probePython);

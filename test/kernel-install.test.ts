@@ -90,6 +90,18 @@ describe('npm run kernel:install', () => {
   });
 });
 
+describe('npm run lab', () => {
+  it('with no Jupyter, says how to get one and points to npm start', function () {
+    if (!fs.existsSync(SYSTEM_PY)) this.skip();
+    const LAB = path.join(ROOT, 'dist', 'kernel', 'lab.js');
+    const r = spawnSync(process.execPath, [LAB, `--python=${pythonWithoutJupyter()}`], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /gradlab lab: .* has no Jupyter/);
+    assert.match(r.stderr, /pip install jupyterlab/);
+    assert.match(r.stderr, /npm start/);
+  });
+});
+
 describe('the kernel display sink', () => {
   it('sends a whole bundle as one display_data, then updates by display_id', () => {
     const sent: { msg: { data: unknown; metadata: unknown; transient: unknown }; update: boolean }[] = [];
