@@ -4,11 +4,13 @@
  * With no suite named, all run. Benchmarks are not tests: they measure and
  * report ratios; they never pass or fail on a number.
  */
+import { benchAutograd } from './autograd';
 import { benchBackends } from './backends';
 import { writeReport, type BenchResult } from './report';
 
 const SUITES: Record<string, { what: string; run: () => Promise<BenchResult[]> }> = {
   backends: { what: 'matmul GFLOP/s per backend, ratio to the cpu backend', run: benchBackends },
+  autograd: { what: 'MLP 784-256-256-10 SGD step: gradlab vs tfjs variableGrads vs PyTorch', run: benchAutograd },
 };
 
 async function main(): Promise<void> {

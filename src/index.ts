@@ -15,3 +15,5 @@ export * from './display';
 export * as plot from './plot';
 export { tf } from './backend/tf';
 export * as ag from './autograd';
+export * as nn from './nn';
+export * as data from './data';
