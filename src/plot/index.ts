@@ -6,7 +6,8 @@
  * ```
  *
  * - Vega-Lite 2-D charts ({@link VegaLiteFigure}): `line`, `scatter`,
- *   `histogram`, `heatmap`, `bar`, and `vegaLite(spec)` for your own spec.
+ *   `histogram`, `heatmap`, `bar`, `graph` (a computation graph from
+ *   `gl.ag.graph(root)`), and `vegaLite(spec)` for your own spec.
  * - Plotly 3-D / interactive ({@link PlotlyFigure}): `surface`, `contour`,
  *   and `plotly(data, layout)`; plotly.js is inlined once per `plotlySession`.
  * - `liveTraining()`: an output that updates in place during a training loop.
@@ -32,3 +33,5 @@ export { surface, contour } from './surface';
 export type { SurfaceOptions, Trajectory } from './surface';
 export { LiveTraining, liveTraining, liveState, recordPoint, liveBundle } from './live';
 export type { LiveTrainingOptions, LiveState, TrainingPoint } from './live';
+export { graph, layoutGraph } from './graph';
+export type { GraphOptions, GraphPlotInput, GraphPlotNode, GraphPlacement, GraphLayout } from './graph';
