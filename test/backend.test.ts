@@ -111,3 +111,25 @@ describe('webgpu backend (in a child process: the Dawn path is fragile)', () => 
     assert.deepEqual(values, [0, 0, 5, 6]);
   });
 });
+
+describe('autograd features that read back synchronously', () => {
+  it('say clearly that they need a CPU backend when webgpu cannot read synchronously', function () {
+    const r = runGradlab(
+      `await gl.init({ backend: 'webgpu' });
+       gl.ag.setDebug(true);
+       const big = gl.tf.sub(gl.tf.range(0, 4096), 1); // large enough to live on the device
+       try { gl.ag.log(gl.ag.tensor(big)); console.log('no error'); }
+       catch (e) { console.log('ERR ' + e.message); }`,
+      {},
+      180_000,
+    );
+    if (r.status !== 0 && /found no GPU adapter/.test(r.stderr)) {
+      if (process.env.CI === 'true') assert.fail(`webgpu: no adapter in CI:\n${r.stderr}`);
+      this.skip();
+    }
+    assert.equal(r.status, 0, r.stderr);
+    const last = r.stdout.trim().split('\n').pop() ?? '';
+    if (last === 'no error') this.skip(); // this webgpu can read back synchronously: debug mode just works
+    assert.match(last, /ERR debug mode \(setDebug\(true\)\) reads tensors synchronously .* 'webgpu' backend .*GRADLAB_BACKEND=wasm/);
+  });
+});

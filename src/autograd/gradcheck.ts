@@ -4,7 +4,7 @@
  * Introduced in notebooks/01-backprop/02-tensors.
  */
 import { tf } from '../backend/tf';
-import { noGrad } from './mode';
+import { noGrad, readSync } from './mode';
 import { Tensor } from './tensor';
 
 /** Options of {@link gradcheck}. */
@@ -112,7 +112,7 @@ export function gradcheck(
   { eps = 1e-2, atol = 1e-3, rtol = 1e-2, seed = 0 }: GradcheckOptions = {},
 ): GradcheckReport {
   const raw = inputs.map((x) => (x instanceof Tensor ? x.data : x));
-  const values = raw.map((x) => x.dataSync().slice());
+  const values = raw.map((x) => readSync(x, 'gradcheck').slice());
   const isFloat = raw.map((x) => x.dtype === 'float32');
   const leaves = (vals: typeof values, grad: boolean) =>
     raw.map((x, i) => new Tensor(tf.tensor(vals[i] as tf.TypedArray, x.shape, x.dtype), { op: 'leaf', isLeaf: true, requiresGrad: grad && isFloat[i] }));
@@ -125,7 +125,7 @@ export function gradcheck(
   if (y.requiresGrad) y.backward(rT);
   y.dispose();
   rT.dispose();
-  const analytic = xs.map((x) => (x.grad ? (x.grad.dataSync() as Float32Array).slice() : new Float32Array(x.size)));
+  const analytic = xs.map((x) => (x.grad ? (readSync(x.grad, 'gradcheck') as Float32Array).slice() : new Float32Array(x.size)));
   xs.forEach((x) => x.dispose());
 
   // L(x) in float64 from a float32 forward.
@@ -133,7 +133,7 @@ export function gradcheck(
     noGrad(() => {
       const ls = leaves(vals, false);
       const out = fn(...ls);
-      const v = out.data.dataSync();
+      const v = readSync(out.data, 'gradcheck');
       let s = 0;
       for (let i = 0; i < v.length; i++) s += (r[i] as number) * (v[i] as number);
       out.dispose();

@@ -81,7 +81,7 @@ export function isDebug(): boolean {
  */
 export function firstNonFinite(t: tf.Tensor): string | null {
   if (t.dtype !== 'float32') return null;
-  const v = t.dataSync() as Float32Array;
+  const v = readSync(t, 'debug mode (setDebug(true))') as Float32Array;
   let first = -1;
   let count = 0;
   for (let i = 0; i < v.length; i++) {
@@ -99,4 +99,20 @@ export function firstNonFinite(t: tf.Tensor): string | null {
     rest = Math.floor(rest / n);
   }
   return `${String(v[first])} at [${index.join(',')}]${count > 1 ? ` (${count} of ${v.length} elements non-finite)` : ''}`;
+}
+
+/**
+ * `t.dataSync()`, with a clear error where the backend cannot read back
+ * synchronously (tfjs-backend-webgpu in Node: "OffscreenCanvas is not
+ * defined"). `who` names the feature that needed it.
+ */
+export function readSync(t: tf.Tensor, who: string): tf.TypedArray {
+  try {
+    return t.dataSync();
+  } catch (e) {
+    throw new Error(
+      `${who} reads tensors synchronously (dataSync), which the '${tf.getBackend()}' backend cannot do here ` +
+        `(${(e as Error).message}). Run it on a CPU backend: GRADLAB_BACKEND=wasm (or cpu), or gl.init({ backend: 'wasm' }).`,
+    );
+  }
 }
