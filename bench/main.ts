@@ -6,10 +6,12 @@
  */
 import { benchAutograd } from './autograd';
 import { benchBackends } from './backends';
+import { benchKernel } from './kernel';
 import { writeReport, type BenchResult } from './report';
 
 const SUITES: Record<string, { what: string; run: () => Promise<BenchResult[]> }> = {
   backends: { what: 'matmul GFLOP/s per backend, ratio to the cpu backend', run: benchBackends },
+  kernel: { what: 'gradlab kernel start and warm cell round trip, ratio to plain tslab', run: benchKernel },
   autograd: { what: 'MLP 784-256-256-10 SGD step: gradlab vs tfjs variableGrads vs PyTorch', run: benchAutograd },
 };
 

@@ -15,13 +15,14 @@
  * {@link KernelDiedError} that carries the tail of the kernel's stderr.
  */
 import { spawn, type ChildProcess } from 'child_process';
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'crypto';
+import { randomBytes, randomUUID } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as zmq from 'zeromq';
 import { KERNEL_NAME, kernelArgv } from './spec';
+import { decode, encode, endpoint, isFailure, newHeader, Signer } from './wire';
 
 /** A decoded Jupyter message (buffers omitted). */
 export interface KernelMessage {
@@ -34,7 +35,7 @@ export interface KernelMessage {
 
 /** What {@link KernelClient.execute} resolves with. */
 export interface ExecuteOutcome {
-  /** execute_reply status: 'ok', 'error' or 'abort' (tslab aborts requests queued after an error). */
+  /** execute_reply status: 'ok', 'error' or 'aborted' (a request queued behind a failed cell; tslab said 'abort'). */
   status: string;
   /** execution_count from the reply, null if the kernel gave none. */
   executionCount: number | null;
@@ -88,7 +89,6 @@ export class KernelTimeoutError extends Error {
   }
 }
 
-const DELIM = Buffer.from('<IDS|MSG>');
 const TAIL_BYTES = 8192;
 /** Kernels this process started and has not seen exit, and connection files not yet removed. */
 const live = new Set<ChildProcess>();
@@ -127,6 +127,7 @@ export class KernelClient {
   /** How the process ended, once it has. */
   exit: { code: number | null; signal: string | null } | null = null;
   private readonly session = randomUUID();
+  private readonly signer: Signer;
   private readonly waiters = new Map<string, Waiter>();
   private readonly sendChains = new Map<zmq.Socket, Promise<unknown>>();
   private tail = '';
@@ -136,7 +137,7 @@ export class KernelClient {
   private constructor(
     readonly child: ChildProcess,
     readonly connectionFile: string,
-    private readonly key: string,
+    key: string,
     private readonly shell: zmq.Dealer,
     private readonly iopub: zmq.Subscriber,
     private readonly control: zmq.Dealer,
@@ -144,6 +145,7 @@ export class KernelClient {
     private readonly hb: zmq.Request,
     private readonly log: (line: string) => void,
   ) {
+    this.signer = new Signer(key);
     this.exited = new Promise((done) => {
       child.once('exit', (code, signal) => {
         live.delete(child);
@@ -180,7 +182,7 @@ export class KernelClient {
     live.add(child);
     connectionFiles.add(file);
     installExitHook();
-    const url = (p: number) => `tcp://127.0.0.1:${p}`;
+    const url = (p: number) => endpoint({ transport: 'tcp', ip: '127.0.0.1' }, p);
     const shell = new zmq.Dealer({ linger: 0 });
     const control = new zmq.Dealer({ linger: 0 });
     const stdin = new zmq.Dealer({ linger: 0 });
@@ -213,7 +215,7 @@ export class KernelClient {
 
   /** Send kernel_info_request and wait for the reply. */
   async kernelInfo(timeoutMs = 10_000): Promise<Record<string, unknown>> {
-    const { reply } = await this.request(this.shell, 'kernel_info_request', {}, { timeoutMs }).done;
+    const { reply } = await this.sendRequest(this.shell, 'kernel_info_request', {}, { timeoutMs }).done;
     return reply;
   }
 
@@ -226,11 +228,18 @@ export class KernelClient {
    */
   async execute(
     code: string,
-    opts: { onOutput?: (m: KernelMessage) => void; timeoutMs?: number } = {},
+    opts: {
+      onOutput?: (m: KernelMessage) => void;
+      timeoutMs?: number;
+      silent?: boolean;
+      storeHistory?: boolean;
+      stopOnError?: boolean;
+      userExpressions?: Record<string, string>;
+    } = {},
   ): Promise<ExecuteOutcome> {
-    const content = { code, silent: false, store_history: true, user_expressions: {},
-      allow_stdin: false, stop_on_error: true };
-    const { done: p, waiter } = this.request(this.shell, 'execute_request', content, { onOutput: opts.onOutput });
+    const content = { code, silent: opts.silent ?? false, store_history: opts.storeHistory ?? true,
+      user_expressions: opts.userExpressions ?? {}, allow_stdin: false, stop_on_error: opts.stopOnError ?? true };
+    const { done: p, waiter } = this.sendRequest(this.shell, 'execute_request', content, { onOutput: opts.onOutput });
     if (!opts.timeoutMs) return p;
     const limit = opts.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
@@ -253,6 +262,20 @@ export class KernelClient {
     if (!this.exit && this.child.pid) this.child.kill('SIGINT');
   }
 
+  /**
+   * Send any request on shell (default) or control and wait for its reply and
+   * the IOPub idle that follows it: complete, inspect, is_complete, history,
+   * comm_info, interrupt ...
+   */
+  async request(
+    msgType: string,
+    content: Record<string, unknown> = {},
+    opts: { channel?: 'shell' | 'control'; timeoutMs?: number; onOutput?: (m: KernelMessage) => void } = {},
+  ): Promise<ExecuteOutcome> {
+    const sock = opts.channel === 'control' ? this.control : this.shell;
+    return this.sendRequest(sock, msgType, content, { timeoutMs: opts.timeoutMs ?? 30_000, onOutput: opts.onOutput }).done;
+  }
+
   /** Ping the heartbeat socket; true when the kernel echoed within `timeoutMs`. */
   async heartbeat(timeoutMs = 1000): Promise<boolean> {
     this.hb.receiveTimeout = timeoutMs;
@@ -272,7 +295,7 @@ export class KernelClient {
    */
   async shutdown(graceMs = 3000): Promise<void> {
     if (!this.exit) {
-      const reply = this.request(this.control, 'shutdown_request', { restart: false }, { timeoutMs: graceMs, replyOnly: true });
+      const reply = this.sendRequest(this.control, 'shutdown_request', { restart: false }, { timeoutMs: graceMs, replyOnly: true });
       reply.done.catch(() => undefined);
       await Promise.race([this.exited, delay(graceMs)]);
     }
@@ -297,7 +320,7 @@ export class KernelClient {
     // Retry: the reply proves the shell works; an IOPub message for the same
     // request proves our subscription is live (ZeroMQ's slow-joiner problem).
     while (Date.now() < deadline) {
-      const r = this.request(this.shell, 'kernel_info_request', {}, { timeoutMs: deadline - Date.now(), replyOnly: true });
+      const r = this.sendRequest(this.shell, 'kernel_info_request', {}, { timeoutMs: deadline - Date.now(), replyOnly: true });
       try {
         await r.done;
       } catch (e) {
@@ -318,14 +341,13 @@ export class KernelClient {
    * Send a request; `done` resolves with the reply once IOPub also went idle
    * for it (or at the reply alone with `replyOnly`), rejects on timeout or death.
    */
-  private request(
+  private sendRequest(
     sock: zmq.Dealer,
     msgType: string,
     content: Record<string, unknown>,
     opts: { timeoutMs?: number; replyOnly?: boolean; onOutput?: (m: KernelMessage) => void } = {},
   ): { done: Promise<ExecuteOutcome>; waiter: Waiter } {
-    const header = { msg_id: randomUUID(), username: 'gradlab', session: this.session,
-      date: new Date().toISOString(), msg_type: msgType, version: '5.3' };
+    const header = newHeader(msgType, this.session);
     let timer: NodeJS.Timeout | undefined;
     const waiter: Waiter = {
       outputs: [], idle: false, sawIopub: false, replyOnly: !!opts.replyOnly,
@@ -355,8 +377,7 @@ export class KernelClient {
   }
 
   private send(sock: zmq.Socket & zmq.Writable, header: object, content: object): Promise<unknown> {
-    const parts = [header, {}, {}, content].map((x) => Buffer.from(JSON.stringify(x)));
-    const frames = [DELIM, Buffer.from(this.sign(parts)), ...parts];
+    const frames = encode(this.signer, { header, content });
     // zeromq.js allows one pending send per socket: chain them.
     const prev = this.sendChains.get(sock) ?? Promise.resolve();
     const next = prev.catch(() => undefined).then(() => sock.send(frames));
@@ -364,28 +385,18 @@ export class KernelClient {
     return next;
   }
 
-  private sign(parts: Buffer[]): string {
-    const h = createHmac('sha256', this.key);
-    for (const p of parts) h.update(p);
-    return h.digest('hex');
-  }
-
   private decode(frames: Buffer[]): KernelMessage | undefined {
-    const at = frames.findIndex((f) => f.equals(DELIM));
-    if (at < 0 || frames.length < at + 6) {
-      this.log('dropped a message without the <IDS|MSG> delimiter');
+    const m = decode(this.signer, frames);
+    if (isFailure(m)) {
+      if (m.reason === 'bad signature') {
+        this.droppedMessages++;
+        this.log(`dropped a message with an invalid signature (${this.droppedMessages} so far)`);
+      } else {
+        this.log(`dropped a message: ${m.reason}`);
+      }
       return undefined;
     }
-    const sig = frames[at + 1];
-    const parts = frames.slice(at + 2, at + 6);
-    const want = Buffer.from(this.sign(parts));
-    if (sig.length !== want.length || !timingSafeEqual(sig, want)) {
-      this.droppedMessages++;
-      this.log(`dropped a message with an invalid signature (${this.droppedMessages} so far)`);
-      return undefined;
-    }
-    const [header, parent_header, metadata, content] = parts.map((p) => JSON.parse(p.toString('utf8')));
-    return { header, parent_header, metadata, content, msg_type: header.msg_type };
+    return { header: m.header, parent_header: m.parent_header, metadata: m.metadata, content: m.content, msg_type: m.header.msg_type };
   }
 
   private async receiveLoop(sock: zmq.Socket & zmq.Readable, on: (m: KernelMessage) => void) {

@@ -1,18 +1,37 @@
 /**
- * The gradlab Jupyter kernel: tslab's TypeScript kernel (type-checked cells,
- * completion, inspection) plus a display sink that sends whole MIME bundles.
+ * The gradlab Jupyter kernel: tslab's TypeScript compiler and executor
+ * (type-checked cells, completion, inspection) behind gradlab's own protocol
+ * server, which adds what tslab's server lacks: rich `execute_result`s,
+ * structured errors, `execute_input`, history, `is_complete` 'invalid',
+ * aborting queued cells after an error, interrupts on the control channel,
+ * signature checks, and a socket thread that stays responsive while a cell
+ * blocks.
  *
- * tslab's public `display.raw` sends one MIME type per message, which would
- * split a chart into several outputs. tslab keeps the function that writes
- * `display_data` for the running cell in `tslab/dist/jupyter`'s
- * `lastWriteDisplayData`; the sink registered here calls it with a complete
- * bundle, so a Vega-Lite chart is ONE output carrying its spec, its SVG and
- * its text. The library finds the sink under `Symbol.for('gradlab.display.sink')`
- * (see src/display/sink.ts) and never imports the kernel.
+ * Two threads (kernel/bridge.ts): the server thread (kernel/server.ts) owns
+ * the sockets; this main thread runs cells in a {@link TypeScriptSession}
+ * (kernel/session.ts) and posts their outputs back. Cells' stdout and stderr
+ * become `stream` messages, also when written after the cell finished.
+ *
+ * Rich output from notebook code: the library's `display()` finds a sink under
+ * `Symbol.for('gradlab.display.sink')` (src/display/sink.ts) and never imports
+ * the kernel. The sink registered here writes through tslab's
+ * `lastWriteDisplayData` (`tslab/dist/jupyter`), which this kernel points at
+ * the running cell, so tslab's own `display` API (`import * as tslab from
+ * 'tslab'`) works too; a bundle is ONE `display_data` with all its MIME types.
  *
  * Usage (what kernel.json runs): node dist/kernel/kernel.js --config-path <connection file>
  */
+import * as fs from 'fs';
+import * as path from 'path';
+import { StringDecoder } from 'string_decoder';
+import { inspect } from 'util';
+import { Worker } from 'worker_threads';
 import { SINK_KEY, type DisplaySink } from '../src/display/sink';
+import type { ServerOptions, ToMain, ToServer } from './bridge';
+import { exceptionError, internalError, type CellError } from './errors';
+import { stopDescendants } from './procs';
+import { plainText, resultBundle, wireData } from './richresult';
+import type { TypeScriptSession } from './session';
 
 interface TslabJupyter {
   lastWriteDisplayData:
@@ -38,6 +57,194 @@ export function tslabSink(jupyter: TslabJupyter): DisplaySink {
   };
 }
 
+function version(pkg: string, from: string = __dirname): string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require(require.resolve(pkg, { paths: [from] })) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The kernel_info_reply content: real versions of gradlab, tslab and the TypeScript that checks cells. */
+export function kernelInfo(): Record<string, unknown> {
+  const gradlab = version(path.resolve(__dirname, '..', '..', 'package.json'));
+  const tslab = version('tslab/package.json');
+  const typescript = version('@tslab/typescript-for-tslab/package.json', path.dirname(require.resolve('tslab/package.json')));
+  return {
+    status: 'ok',
+    protocol_version: '5.3',
+    implementation: 'gradlab',
+    implementation_version: gradlab,
+    language_info: {
+      name: 'typescript',
+      version: typescript,
+      mimetype: 'text/typescript',
+      file_extension: '.ts',
+      // name + typescript: classic Notebook's CodeMirror 5; mode: JupyterLab (as tslab sends it).
+      codemirror_mode: { name: 'javascript', mode: 'typescript', typescript: true },
+      pygments_lexer: 'typescript',
+    },
+    banner:
+      `gradlab ${gradlab}: type-checked TypeScript ${typescript} cells (tslab ${tslab}) on Node ${process.version}\n` +
+      "Start with: import * as gl from 'gradlab'; await gl.init();  Help: name? shows a type and its docs.",
+    help_links: [
+      { text: 'TypeScript handbook', url: 'https://www.typescriptlang.org/docs/handbook/intro.html' },
+      { text: 'TensorFlow.js API', url: 'https://js.tensorflow.org/api/latest/' },
+      { text: 'tslab', url: 'https://github.com/yunabe/tslab' },
+    ],
+    debugger: false,
+  };
+}
+
+/**
+ * Where the running cell's output goes: stdout/stderr writes, displays and
+ * clears become messages to the server thread, tagged with the request of the
+ * latest cell (so output written after a cell finished still reaches it).
+ */
+class CellOutput {
+  rid = 0;
+  private installed = false;
+
+  constructor(private readonly post: (m: ToServer) => void) {}
+
+  /** A cell starts: its request gets the output from now on. */
+  begin(rid: number): void {
+    this.rid = rid;
+    if (!this.installed) this.install();
+  }
+
+  iopub(msgType: string, content: object): void {
+    this.post({ t: 'iopub', rid: this.rid, msgType, content: JSON.stringify(content) });
+  }
+
+  /** tslab's display writer signature (`lastWriteDisplayData`). */
+  readonly writeDisplay = (d: { data: unknown; metadata: unknown; transient: unknown }, update: boolean): void => {
+    this.iopub(update ? 'update_display_data' : 'display_data', {
+      data: wireData((d.data ?? {}) as Record<string, unknown>), metadata: d.metadata ?? {}, transient: d.transient ?? {},
+    });
+  };
+
+  clear(wait: boolean): void {
+    this.iopub('clear_output', { wait });
+  }
+
+  private install(): void {
+    this.installed = true;
+    for (const name of ['stdout', 'stderr'] as const) {
+      const decoder = new StringDecoder('utf8');
+      const stream = process[name];
+      stream.write = ((chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
+        const text = typeof chunk === 'string' ? chunk : decoder.write(Buffer.from(chunk as Uint8Array));
+        if (text) this.post({ t: 'stream', rid: this.rid, name, text });
+        const done = typeof encoding === 'function' ? encoding : cb;
+        if (typeof done === 'function') process.nextTick(done as () => void);
+        return true;
+      }) as typeof stream.write;
+    }
+  }
+}
+
+let syntaxModule: typeof import('./syntax') | undefined;
+/** The help-request and is_complete helpers load TypeScript: loaded on first use, not when tests import this file. */
+function syntax(): typeof import('./syntax') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (syntaxModule ??= require('./syntax') as typeof import('./syntax'));
+}
+
+type Reply = Extract<ToServer, { t: 'reply' }>;
+
+/** Runs the requests the server thread hands over. */
+class MainLoop {
+  constructor(
+    private readonly session: TypeScriptSession,
+    private readonly out: CellOutput,
+    private readonly jupyter: TslabJupyter,
+    private readonly post: (m: ToServer) => void,
+  ) {}
+
+  async handle(m: Exclude<ToMain, { t: 'exit' }>): Promise<void> {
+    let reply: Reply;
+    try {
+      switch (m.t) {
+        case 'execute':
+          reply = await this.execute(m);
+          break;
+        case 'complete':
+          reply = { t: 'reply', rid: m.rid, content: this.session.complete(m.code, m.cursorPos) };
+          break;
+        case 'inspect':
+          reply = { t: 'reply', rid: m.rid, content: this.session.inspect(m.code, m.cursorPos) };
+          break;
+        case 'is_complete':
+          reply = { t: 'reply', rid: m.rid, content: { ...syntax().isComplete(m.code) } };
+          break;
+      }
+    } catch (e) {
+      reply = { t: 'reply', rid: m.rid, content: { status: 'error', ...exceptionError(e) } };
+    }
+    try {
+      this.post(reply);
+    } catch (e) {
+      // A reply that cannot cross to the server thread (not cloneable): the request must still end.
+      this.post({ t: 'reply', rid: m.rid, content: { status: 'error', ...internalError(e) } });
+    }
+  }
+
+  private async execute(m: Extract<ToMain, { t: 'execute' }>): Promise<Reply> {
+    const { rid, count } = m;
+    this.out.begin(rid);
+    this.jupyter.lastWriteDisplayData = this.out.writeDisplay;
+    const ok = (extra: Record<string, unknown> = {}, iopub: Reply['iopub'] = [], output: string | null = null): Reply =>
+      ({ t: 'reply', rid, content: { status: 'ok', execution_count: count, payload: [], user_expressions: {}, ...extra }, iopub, output });
+    // The error message goes out with the reply (one message between the threads).
+    const fail = (err: CellError): Reply => ({
+      t: 'reply', rid, content: { status: 'error', execution_count: count, ...err },
+      iopub: [{ msgType: 'error', content: JSON.stringify(err) }],
+    });
+
+    const help = syntax().helpRequest(m.code);
+    if (help) {
+      const r = this.session.inspect(help.expr, [...help.expr].length);
+      if (!r.found) {
+        process.stdout.write(`No type information for \`${help.expr}\`.\n`);
+        return ok();
+      }
+      return ok({ payload: [{ source: 'page', data: r.data, start: 0 }] });
+    }
+
+    const r = await this.session.run(m.code);
+    if (r.status === 'error') return fail({ ename: r.ename, evalue: r.evalue, traceback: r.traceback });
+    let result: Reply['iopub'] = [];
+    let output: string | null = null;
+    if (r.hasValue && !m.silent) {
+      try {
+        const bundle = await resultBundle(r.value);
+        const content = { execution_count: count, data: wireData(bundle.data), metadata: bundle.metadata ?? {} };
+        result = [{ msgType: 'execute_result', content: JSON.stringify(content) }];
+        output = String(bundle.data['text/plain']);
+      } catch (e) {
+        const err = exceptionError(e);
+        return fail({ ...err, evalue: `cannot show the cell's value: ${err.evalue}` });
+      }
+    }
+    const exprs = Object.keys(m.userExpressions).length ? await this.userExpressions(m.userExpressions) : {};
+    return ok({ user_expressions: exprs }, result, output);
+  }
+
+  /** `user_expressions`: each evaluated after the cell, as text (IPython's behaviour). */
+  private async userExpressions(exprs: Record<string, string>): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const [name, expr] of Object.entries(exprs)) {
+      const r = await this.session.run(String(expr));
+      out[name] = r.status === 'ok'
+        ? { status: 'ok', data: { 'text/plain': r.hasValue ? plainText(r.value) : 'undefined' }, metadata: {} }
+        : { status: 'error', ename: r.ename, evalue: r.evalue, traceback: r.traceback };
+    }
+    return out;
+  }
+}
+
 function parseArgs(argv: string[]): string {
   const i = argv.indexOf('--config-path');
   const configPath = i >= 0 ? argv[i + 1] : undefined;
@@ -51,20 +258,55 @@ function parseArgs(argv: string[]): string {
   return configPath;
 }
 
-if (require.main === module) {
-  const configPath = parseArgs(process.argv.slice(2));
+function log(line: string): void {
+  fs.writeSync(2, `gradlab kernel: ${line}\n`);
+}
+
+/** Start the kernel for a connection file. */
+export function main(configPath: string): void {
+  let session: TypeScriptSession | undefined;
+  // First of all: from here on SIGINT interrupts a cell instead of killing the kernel.
+  process.on('SIGINT', () => session?.interrupt());
+
+  const options: ServerOptions = { configPath, kernelInfo: kernelInfo(), parentPid: process.ppid };
+  const worker = new Worker(path.join(__dirname, 'server.js'), { workerData: options });
+  const post = (m: ToServer) => worker.postMessage(m);
+  const out = new CellOutput(post);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const jupyter = require('tslab/dist/jupyter') as TslabJupyter;
-  (globalThis as Record<symbol, unknown>)[SINK_KEY] = tslabSink(jupyter);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { startKernel } = require('tslab/dist/main') as {
-    startKernel(o: { configPath: string; enableFindLocal: boolean }): void;
+  const sink: DisplaySink = Object.assign(tslabSink(jupyter), { clear: (wait: boolean) => out.clear(wait) });
+  (globalThis as Record<symbol, unknown>)[SINK_KEY] = sink;
+
+  // Errors thrown after a cell finished (timers, unhandled promises) must not end the kernel.
+  process.on('uncaughtException', (e) => process.stderr.write(`Uncaught exception: ${inspect(e)}\n`));
+  process.on('unhandledRejection', (e) => process.stderr.write(`Unhandled promise rejection: ${inspect(e)}\n`));
+
+  let exiting = false;
+  const exit = (code: number, why: string) => {
+    if (exiting) return;
+    exiting = true;
+    if (code) log(why);
+    try {
+      session?.close();
+    } catch {
+      // closing the type checker's watchers is best effort
+    }
+    stopDescendants();
+    process.exit(code);
   };
-  startKernel({ configPath, enableFindLocal: false });
-  // Exit with the process that started us (Jupyter, or gradlab's runner): a
-  // kernel whose parent was killed must not linger. tslab does not watch this.
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) process.exit(0);
-  }, 1000).unref();
+  worker.on('error', (e) => exit(1, `the server thread failed: ${e.stack ?? e}`));
+  worker.on('exit', (code) => exit(1, `the server thread stopped (exit code ${code})`));
+
+  // The server thread answers kernel_info while the type checker is built (about 2 s);
+  // requests for cells wait in this thread's message queue until then.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { TypeScriptSession: Session } = require('./session') as typeof import('./session');
+  session = new Session(process.cwd());
+  const loop = new MainLoop(session, out, jupyter, post);
+  worker.on('message', (m: ToMain) => {
+    if (m.t === 'exit') exit(m.code ?? 0, m.why);
+    else void loop.handle(m);
+  });
 }
+
+if (require.main === module) main(parseArgs(process.argv.slice(2)));

@@ -106,7 +106,7 @@ async function runCells(
     try {
       const r = await client.execute(code, { timeoutMs, onOutput: (m) => outputs.add(m) });
       cell.execution_count = r.executionCount;
-      if (r.status !== 'ok') failure = { kind: r.status === 'abort' ? 'abort' : 'error', cell: where, ...cellError(r) };
+      if (r.status !== 'ok') failure = { kind: isAborted(r.status) ? 'abort' : 'error', cell: where, ...cellError(r) };
     } catch (e) {
       const kind = e instanceof KernelTimeoutError ? 'timeout' : 'died';
       failure = { ...fromException(kind, e), cell: where };
@@ -132,8 +132,13 @@ function cellError(r: ExecuteOutcome): Pick<RunFailure, 'ename' | 'evalue' | 'tr
   if (err) {
     return { ename: String(err.content.ename), evalue: String(err.content.evalue ?? ''), traceback: asLines(err.content.traceback) };
   }
-  if (r.status === 'abort') return { ename: 'Aborted', evalue: 'the kernel aborted the request (status "abort")', traceback: [] };
+  if (isAborted(r.status)) return { ename: 'Aborted', evalue: `the kernel aborted the request (status "${r.status}")`, traceback: [] };
   return parseCellError(stderrOf(r.outputs));
+}
+
+/** 'aborted' (the spec's spelling, ipykernel and gradlab) or 'abort' (tslab). */
+function isAborted(status: string): boolean {
+  return status === 'aborted' || status === 'abort';
 }
 
 function stderrOf(messages: { msg_type: string; content: Record<string, unknown> }[]): string {

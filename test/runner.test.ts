@@ -55,7 +55,7 @@ describe('the Jupyter client', function () {
 
   it('gets a kernel_info_reply from the gradlab kernel and a heartbeat echo', async () => {
     const info = await kernel.kernelInfo();
-    assert.equal(info.implementation, 'tslab');
+    assert.equal(info.implementation, 'gradlab');
     assert.equal((info.language_info as { name: string }).name, 'typescript');
     assert.equal(await kernel.heartbeat(), true);
     assert.equal(kernel.droppedMessages, 0);

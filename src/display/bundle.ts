@@ -8,6 +8,7 @@
  * convention Deno's Jupyter kernel uses, so any kernel that knows the
  * convention can render them.
  */
+import { isTensor, tensorBundle } from './tensor';
 
 /** MIME type -> payload (string, or JSON for `application/*+json`). */
 export type MimeBundle = Record<string, unknown>;
@@ -37,7 +38,9 @@ export function isDisplayable(x: unknown): x is Displayable {
 
 /**
  * Turn any value into a display bundle: a Displayable gives its own bundle,
- * a string is shown as `text/plain`, anything else through `util.inspect`.
+ * a tensor (tfjs or gradlab autograd) its values as HTML and text (see
+ * ./tensor), a string is shown as `text/plain`, anything else through
+ * `util.inspect`.
  */
 export async function toBundle(x: unknown): Promise<DisplayBundle> {
   if (isDisplayable(x)) {
@@ -50,6 +53,7 @@ export async function toBundle(x: unknown): Promise<DisplayBundle> {
     }
     return { data: { ...data } };
   }
+  if (isTensor(x)) return { data: await tensorBundle(x) };
   if (typeof x === 'string') return { data: { 'text/plain': x } };
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { inspect } = require('util') as typeof import('util');

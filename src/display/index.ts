@@ -1,3 +1,4 @@
 export * from './bundle';
 export * from './sink';
 export * from './display';
+export * from './tensor';

@@ -18,8 +18,16 @@ export interface SinkOptions {
   update: boolean;
 }
 
-/** Receives bundles; the kernel forwards them to IOPub. */
-export type DisplaySink = (bundle: DisplayBundle, options: SinkOptions) => void;
+/**
+ * Receives bundles; the kernel forwards them to IOPub. A sink may also clear
+ * the running cell's output (Jupyter `clear_output`); one that cannot simply
+ * has no `clear`.
+ */
+export interface DisplaySink {
+  (bundle: DisplayBundle, options: SinkOptions): void;
+  /** Clear the cell's output: now, or with `wait` just before the next output arrives. */
+  clear?: (wait: boolean) => void;
+}
 
 /** The global key the gradlab kernel registers its sink under. */
 export const SINK_KEY = Symbol.for('gradlab.display.sink');

@@ -1,0 +1,102 @@
+/**
+ * A failed cell as Jupyter reports it: `ename`, `evalue` and `traceback`
+ * (the lines a notebook shows, ANSI-coloured), for the three ways a cell
+ * fails: type-check diagnostics, a thrown exception, an interrupt.
+ */
+import { inspect } from 'util';
+
+/** The error fields of an `error` message and an `execute_reply` with status 'error'. */
+export interface CellError {
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
+
+/** A tslab diagnostic (tslab/dist/converter's Diagnostic): positions are zero-based, in the cell. */
+export interface Diagnostic {
+  start: { line: number; character: number };
+  end?: { line: number; character: number };
+  messageText: string;
+  code: number;
+  fileName?: string;
+}
+
+const RED = '\u001b[0;31m';
+const CYAN = '\u001b[0;36m';
+const RESET = '\u001b[0m';
+
+/** The ename of type-check failures. */
+export const TYPE_ERROR_NAME = 'TypeScriptError';
+/** The ename of an interrupted cell. */
+export const INTERRUPT_NAME = 'Interrupted';
+
+/**
+ * Type-check diagnostics as one error: evalue lists each as
+ * `line:column - message (TScode)` (1-based, in the cell), and the traceback
+ * shows the cell line with a caret under the column.
+ */
+export function diagnosticsError(diags: readonly Diagnostic[], code: string): CellError {
+  const lines = code.split('\n');
+  const where = (d: Diagnostic) => `${d.fileName ? `${d.fileName} ` : ''}${d.start.line + 1}:${d.start.character + 1}`;
+  const summary = diags.map((d) => `${where(d)} - ${d.messageText} (TS${d.code})`);
+  const traceback: string[] = [];
+  diags.forEach((d, i) => {
+    traceback.push(`${RED}${TYPE_ERROR_NAME}${RESET}: ${summary[i]}`);
+    if (d.fileName) return; // an imported file: its line is not in this cell
+    const src = lines[d.start.line];
+    if (src === undefined) return;
+    const num = String(d.start.line + 1);
+    const endCol = d.end && d.end.line === d.start.line ? d.end.character : src.length;
+    const width = Math.max(1, endCol - d.start.character);
+    traceback.push(`${CYAN}${num} |${RESET} ${src}`);
+    traceback.push(`${' '.repeat(num.length)} | ${' '.repeat(d.start.character)}${RED}${'^'.repeat(width)}${RESET}`);
+  });
+  return { ename: TYPE_ERROR_NAME, evalue: summary.join('\n'), traceback };
+}
+
+/** Stack frames of the kernel's own machinery (tslab, Node internals, this folder), hidden from learners. */
+const INTERNAL_FRAME = /\(node:|at node:|node_modules[\\/]tslab[\\/]|[\\/]dist[\\/]kernel[\\/]|processTicksAndRejections/;
+
+/** True for the errors an interrupt produces (sync: vm's breakOnSigint; async: tslab's executor). */
+export function isInterrupt(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown } | null;
+  return typeof e === 'object' && err !== null &&
+    (err.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED' || err.message === 'Interrupted asynchronously');
+}
+
+/** The error of an interrupted cell. */
+export function interruptError(): CellError {
+  const evalue = 'the cell was interrupted; variables defined by earlier cells are kept';
+  return { ename: INTERRUPT_NAME, evalue, traceback: [`${RED}${INTERRUPT_NAME}${RESET}: ${evalue}`] };
+}
+
+/** A thrown value: its name, message and its stack without kernel-internal frames. */
+export function exceptionError(e: unknown): CellError {
+  if (isInterrupt(e)) return interruptError();
+  if (!(e instanceof Error) && !(typeof e === 'object' && e !== null && 'stack' in e && 'message' in e)) {
+    // `throw 'text'` or `throw 42`: no name, no stack.
+    const evalue = typeof e === 'string' ? e : inspect(e, { depth: 2 });
+    return { ename: 'Error', evalue, traceback: [`${RED}Uncaught${RESET} ${evalue}`] };
+  }
+  const err = e as Error;
+  const ename = String(err.name || err.constructor?.name || 'Error');
+  const evalue = String(err.message ?? '');
+  const stack = typeof err.stack === 'string' ? err.stack.split('\n') : [];
+  const frames = stack.filter((l) => /^\s+at /.test(l) && !INTERNAL_FRAME.test(l));
+  const head = `${RED}${ename}${RESET}: ${evalue}`.split('\n');
+  const extra = Object.keys(err).filter((k) => k !== 'stack' && k !== 'message');
+  // Keep what Node prints after the stack (`{ code: 'ERR_...' }`) when the error carries fields.
+  const props = extra.length ? inspect(Object.fromEntries(extra.map((k) => [k, (err as unknown as Record<string, unknown>)[k]])), { depth: 2 }).split('\n') : [];
+  return { ename, evalue, traceback: [...head, ...frames, ...props] };
+}
+
+/** A failure of the kernel itself while running a cell (a bug in gradlab or tslab). */
+export function internalError(e: unknown): CellError {
+  const inner = exceptionError(e);
+  return {
+    ename: 'KernelError',
+    evalue: `the kernel failed while running the cell: ${inner.ename}: ${inner.evalue}`,
+    traceback: [`${RED}KernelError${RESET}: the kernel failed while running the cell`, ...inner.traceback,
+      'Restart the kernel; if it happens again, report it with the cell.'],
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * A TypeScript session: tslab's converter (type checker and transpiler) and
+ * executor, wrapped so that a cell's outcome comes back as data instead of
+ * console text.
+ *
+ * tslab's `createExecutor(rootDir, converters, console)` uses its `console`
+ * argument for exactly three things: type-check diagnostics, the exception
+ * that ended a cell, and the value of the cell's last expression. This
+ * session passes a console that captures those, and converters that record
+ * each conversion's diagnostics (with positions) and last-expression
+ * variable. The cell's own `console.log` goes to the global console, which
+ * the kernel sends to Jupyter as stream output.
+ *
+ * ```ts
+ * const s = new TypeScriptSession(process.cwd());
+ * await s.run('const x: number = 1; x + 1');  // { status: 'ok', hasValue: true, value: 2 }
+ * await s.run("const y: number = 'a'");       // { status: 'error', ename: 'TypeScriptError', ... }
+ * ```
+ */
+import * as fs from 'fs';
+import { createConverter, type Converter, type Diagnostic } from 'tslab/dist/converter';
+import { createExecutor, type ConverterSet, type Executor } from 'tslab/dist/executor';
+import { printQuickInfo } from 'tslab/dist/inspect';
+import { diagnosticsError, exceptionError, internalError, type CellError } from './errors';
+import { codePointToIndex, indexToCodePoint } from './syntax';
+
+/** How a cell ended. `hasValue` is false when the last expression was undefined (or absent). */
+export type RunOutcome =
+  | { status: 'ok'; hasValue: boolean; value?: unknown }
+  | ({ status: 'error' } & CellError);
+
+/** tslab prints each diagnostic with this format; the session takes them from the converter instead. */
+const DIAGNOSTIC_FORMAT = '%s%d:%d - %s';
+
+export class TypeScriptSession {
+  private readonly executor: Executor;
+  private node?: Converter;
+  private browser?: Converter;
+  private diagnostics: Diagnostic[] = [];
+  private lastExpressionVar?: string;
+  private result: { has: boolean; value?: unknown } = { has: false };
+  private thrown: unknown[] = [];
+
+  /** Builds the type checker now (about 2 s); modules resolve from `rootDir`. */
+  constructor(rootDir: string = process.cwd()) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    const converters: ConverterSet = {
+      get node() {
+        return (self.node ??= self.recorded(createConverter({ isJS: false, isBrowser: false })));
+      },
+      get browser() {
+        return (self.browser ??= self.recorded(createConverter({ isJS: false, isBrowser: true })));
+      },
+      close() {
+        self.node?.close();
+        self.browser?.close();
+      },
+    };
+    void converters.node;
+    this.executor = createExecutor(rootDir, converters, {
+      log: (value: unknown) => { this.result = { has: true, value }; },
+      error: (first: unknown) => {
+        if (first !== DIAGNOSTIC_FORMAT) this.thrown.push(first);
+      },
+    });
+  }
+
+  /** A converter whose conversions leave their diagnostics and last-expression variable here. */
+  private recorded(c: Converter): Converter {
+    return {
+      ...c,
+      convert: (prevDecl, src) => {
+        const r = c.convert(prevDecl, src);
+        this.diagnostics = r.diagnostics;
+        this.lastExpressionVar = r.lastExpressionVar;
+        return r;
+      },
+      addModule: (name, content, meta) => {
+        const d = c.addModule(name, content, meta);
+        this.diagnostics = d;
+        return d;
+      },
+    };
+  }
+
+  /** Type-check and run a cell. Never throws: failures come back as a CellError. */
+  async run(code: string): Promise<RunOutcome> {
+    this.diagnostics = [];
+    this.lastExpressionVar = undefined;
+    this.result = { has: false };
+    this.thrown = [];
+    let ok: boolean;
+    try {
+      ok = await this.executor.execute(code);
+    } catch (first) {
+      // Only the conversion can throw out of tslab's execute (user code's errors are caught
+      // inside it), so nothing of the cell has run: rebuild the type checker and try once more.
+      fs.writeSync(2, `gradlab kernel: the TypeScript converter failed (${(first as Error).stack ?? first}); rebuilding it\n`);
+      this.resetConverters();
+      try {
+        ok = await this.executor.execute(code);
+      } catch (e) {
+        this.resetConverters();
+        return { status: 'error', ...internalError(e) };
+      }
+    }
+    // A `//%module` cell is registered even with type errors (tslab reports success); report them.
+    if (this.diagnostics.length) return { status: 'error', ...diagnosticsError(this.diagnostics, code) };
+    if (!ok) {
+      if (this.thrown.length) return { status: 'error', ...exceptionError(this.thrown[0]) };
+      return { status: 'error', ...internalError(new Error('tslab reported a failure without an error')) };
+    }
+    if (this.result.has) return { status: 'ok', hasValue: true, value: this.result.value };
+    // tslab logs the last expression only when it is not null/undefined; null is a value worth showing.
+    const locals = this.executor.locals;
+    const name = this.lastExpressionVar;
+    if (name && Object.prototype.hasOwnProperty.call(locals, name)) {
+      const value = locals[name];
+      delete locals[name];
+      if (value === null) return { status: 'ok', hasValue: true, value: null };
+    }
+    return { status: 'ok', hasValue: false };
+  }
+
+  /** Drop the converters; the next cell builds new ones (declarations of earlier cells are kept by the executor). */
+  private resetConverters(): void {
+    for (const c of [this.node, this.browser]) {
+      try {
+        c?.close();
+      } catch {
+        // a broken converter may fail to close; it is dropped anyway
+      }
+    }
+    this.node = undefined;
+    this.browser = undefined;
+  }
+
+  /** Stop the running cell's pending await (a synchronous loop is stopped by SIGINT itself). */
+  interrupt(): void {
+    this.executor.interrupt();
+  }
+
+  /** A complete_reply content; positions are Unicode code points, as Jupyter counts them. */
+  complete(code: string, cursorPos: number): Record<string, unknown> {
+    const info = this.executor.complete(code, codePointToIndex(code, cursorPos));
+    const start = indexToCodePoint(code, info.start);
+    const end = indexToCodePoint(code, info.end);
+    const kinds = new Map((info.original?.entries ?? []).map((e) => [e.name, String(e.kind)]));
+    return {
+      status: 'ok', matches: info.candidates, cursor_start: start, cursor_end: end,
+      // JupyterLab shows these kinds (function, const, class ...) beside the matches.
+      metadata: { _jupyter_types_experimental: info.candidates.map((text) => ({ text, type: kinds.get(text) ?? '', start, end })) },
+    };
+  }
+
+  /** An inspect_reply content: the type and documentation at the cursor, as the editor's hover shows it. */
+  inspect(code: string, cursorPos: number): Record<string, unknown> {
+    let text: string | undefined;
+    try {
+      const info = this.executor.inspect(code, codePointToIndex(code, cursorPos));
+      if (info) text = printQuickInfo(info);
+    } catch {
+      text = undefined;
+    }
+    return text
+      ? { status: 'ok', found: true, data: { 'text/plain': text }, metadata: {} }
+      : { status: 'ok', found: false, data: {}, metadata: {} };
+  }
+
+  /** Release the type checker's file watchers. */
+  close(): void {
+    this.executor.close();
+  }
+}

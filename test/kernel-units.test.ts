@@ -1,0 +1,193 @@
+/**
+ * The kernel's pure parts, without a kernel process: message signing,
+ * history queries, cell syntax checks, error reports and tensor rendering.
+ */
+import { strict as assert } from 'assert';
+import { spawn } from 'child_process';
+import { diagnosticsError, exceptionError, isInterrupt } from '../kernel/errors';
+import { globToRegExp, History } from '../kernel/history';
+import { descendants } from '../kernel/procs';
+import { resultBundle } from '../kernel/richresult';
+import { codePointToIndex, helpRequest, indexToCodePoint, isComplete } from '../kernel/syntax';
+import { decode, encode, endpoint, isFailure, newHeader, Signer } from '../kernel/wire';
+import { formatValues, tensorBundle } from '../src/display/tensor';
+
+const strip = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');
+
+describe('kernel wire format', () => {
+  const signer = new Signer('secret');
+  const msg = { identities: [Buffer.from('peer')], header: newHeader('execute_request', 's1'), content: { code: '1' } };
+
+  it('round-trips a signed message with its routing identities', () => {
+    const m = decode(signer, encode(signer, msg));
+    assert.ok(!isFailure(m));
+    assert.deepEqual(m.identities, [Buffer.from('peer')]);
+    assert.equal(m.header.msg_type, 'execute_request');
+    assert.deepEqual(m.content, { code: '1' });
+  });
+
+  it('rejects a message signed with another key or with altered content, before parsing it', () => {
+    const forged = decode(signer, encode(new Signer('other'), msg));
+    assert.ok(isFailure(forged) && forged.reason === 'bad signature');
+    const frames = encode(signer, msg);
+    frames[frames.length - 1] = Buffer.from('{"code": "require(\'child_process\')"}');
+    const altered = decode(signer, frames);
+    assert.ok(isFailure(altered) && altered.reason === 'bad signature');
+    const truncated = decode(signer, frames.slice(0, 3));
+    assert.ok(isFailure(truncated) && truncated.reason === 'no delimiter');
+  });
+
+  it('does not sign with an empty key, and refuses unknown signature schemes', () => {
+    assert.equal(new Signer('').sign([Buffer.from('x')]), '');
+    assert.throws(() => new Signer('k', 'rsa-sha256'), /unsupported signature_scheme "rsa-sha256"/);
+  });
+
+  it('addresses tcp as ip:port ([ip]:port for IPv6) and ipc as ip-port', () => {
+    assert.equal(endpoint({ transport: 'tcp', ip: '127.0.0.1' }, 5), 'tcp://127.0.0.1:5');
+    assert.equal(endpoint({ transport: 'ipc', ip: '/tmp/k' }, 5), 'ipc:///tmp/k-5');
+    assert.equal(endpoint({ transport: 'tcp', ip: '::1' }, 5), 'tcp://[::1]:5');
+  });
+});
+
+describe('kernel history', () => {
+  const h = new History();
+  h.add(1, 'const a = 1;');
+  h.add(2, 'a + 1', '2');
+  h.add(3, 'a + 1', '2');
+  h.add(4, 'console.log(a)');
+
+  it('gives the last n entries, with outputs when asked', () => {
+    assert.deepEqual(h.query({ hist_access_type: 'tail', n: 2 }), [[1, 3, 'a + 1'], [1, 4, 'console.log(a)']]);
+    assert.deepEqual(h.query({ hist_access_type: 'tail', n: 1, output: true }), [[1, 4, ['console.log(a)', null]]]);
+  });
+
+  it('gives a range [start, stop) of this session, and nothing for earlier sessions', () => {
+    assert.deepEqual(h.query({ hist_access_type: 'range', session: 1, start: 2, stop: 3 }), [[1, 2, 'a + 1']]);
+    assert.equal(h.query({ hist_access_type: 'range', session: 0, start: 1 }).length, 4);
+    assert.deepEqual(h.query({ hist_access_type: 'range', session: -1, start: 1 }), []);
+  });
+
+  it('searches with a whole-cell glob, unique and n as IPython does', () => {
+    assert.equal(h.query({ hist_access_type: 'search', pattern: 'a*' }).length, 2);
+    assert.deepEqual(h.query({ hist_access_type: 'search', pattern: 'a*', unique: true }), [[1, 3, 'a + 1']]);
+    assert.deepEqual(h.query({ hist_access_type: 'search', pattern: '*a*', n: 1 }), [[1, 4, 'console.log(a)']]);
+  });
+
+  it('reads globs like SQLite: * ? and [classes], anchored, case-sensitive', () => {
+    assert.ok(globToRegExp('a ? 1').test('a + 1'));
+    assert.ok(!globToRegExp('a').test('a + 1'));
+    assert.ok(globToRegExp('[ab]*').test('b.c'));
+    assert.ok(!globToRegExp('[^ab]*').test('b.c'));
+    assert.ok(!globToRegExp('A*').test('a'));
+    assert.ok(globToRegExp('(x).y').test('(x).y'));
+  });
+});
+
+describe('kernel syntax checks', () => {
+  it("says complete, incomplete (with the next line's indent) or invalid", () => {
+    assert.deepEqual(isComplete('const x = 1;'), { status: 'complete' });
+    assert.deepEqual(isComplete('if (x) {\n  f();'), { status: 'incomplete', indent: '  ' });
+    assert.deepEqual(isComplete('const a = [1,'), { status: 'incomplete', indent: '  ' });
+    assert.equal(isComplete('`template ${x}').status, 'incomplete');
+    assert.equal(isComplete('/* comment').status, 'incomplete');
+    for (const bad of ['1 + )', 'const = 5;', '}', "let s = 'open"]) assert.equal(isComplete(bad).status, 'invalid', bad);
+  });
+
+  it('recognises help requests (name? ?name name??) and nothing else', () => {
+    assert.deepEqual(helpRequest('Math.max?'), { expr: 'Math.max', detail: 0 });
+    assert.deepEqual(helpRequest('?gl.plot.line'), { expr: 'gl.plot.line', detail: 0 });
+    assert.deepEqual(helpRequest('x??'), { expr: 'x', detail: 1 });
+    for (const code of ['a ? b : c', 'a?.b', 'x ?? y', 'Math.max', '?x?']) assert.equal(helpRequest(code), undefined, code);
+  });
+
+  it("converts Jupyter's code point cursor positions to UTF-16 offsets and back", () => {
+    const s = '"😀" + ab';
+    assert.equal(codePointToIndex(s, 3), 4);
+    assert.equal(indexToCodePoint(s, 4), 3);
+    assert.equal(codePointToIndex('abc', 2), 2);
+  });
+});
+
+describe('kernel error reports', () => {
+  it('turns diagnostics into TypeScriptError with line:column, code, the line and a caret', () => {
+    const e = diagnosticsError([{ start: { line: 1, character: 6 }, end: { line: 1, character: 9 }, messageText: 'Bad.', code: 2322 }], 'a;\nconst bad = 1;');
+    assert.equal(e.ename, 'TypeScriptError');
+    assert.equal(e.evalue, '2:7 - Bad. (TS2322)');
+    assert.deepEqual(e.traceback.map(strip), ['TypeScriptError: 2:7 - Bad. (TS2322)', '2 | const bad = 1;', '  |       ^^^']);
+  });
+
+  it('keeps an exception name, message and its frames, without the kernel machinery', () => {
+    const err = new TypeError('x is not a function');
+    err.stack = 'TypeError: x is not a function\n    at evalmachine.<anonymous>:1:1\n    at Object.execute (/r/node_modules/tslab/dist/executor.js:1:1)\n    at node:internal/x:1:1';
+    const e = exceptionError(err);
+    assert.deepEqual([e.ename, e.evalue], ['TypeError', 'x is not a function']);
+    assert.deepEqual(e.traceback.map(strip), ['TypeError: x is not a function', '    at evalmachine.<anonymous>:1:1']);
+    assert.deepEqual([exceptionError('plain').ename, exceptionError('plain').evalue], ['Error', 'plain']);
+  });
+
+  it('recognises both kinds of interrupt', () => {
+    assert.ok(isInterrupt(Object.assign(new Error('Script execution was interrupted by `SIGINT`'), { code: 'ERR_SCRIPT_EXECUTION_INTERRUPTED' })));
+    assert.ok(isInterrupt(new Error('Interrupted asynchronously')));
+    assert.equal(exceptionError(new Error('Interrupted asynchronously')).ename, 'Interrupted');
+  });
+});
+
+describe('tensor rendering', () => {
+  it('prints values as nested brackets with aligned columns', () => {
+    assert.equal(formatValues([1, 2.5, 3, -4], [2, 2], 'float32'), '[[  1, 2.5],\n [  3,  -4]]');
+    assert.equal(formatValues([7], [], 'int32'), '7');
+    assert.equal(formatValues([1, 0], [2], 'bool'), '[ true, false]');
+    assert.equal(formatValues([], [0, 3], 'float32'), '[]');
+  });
+
+  it('elides above the threshold, keeping edgeItems at each end of each axis', () => {
+    const v = Array.from({ length: 12 }, (_, i) => i);
+    assert.equal(formatValues(v, [12], 'int32', { threshold: 10, edgeItems: 2 }), '[ 0,  1, ..., 10, 11]');
+    const m = Array.from({ length: 36 }, (_, i) => i);
+    assert.equal(formatValues(m, [6, 6], 'int32', { threshold: 10, edgeItems: 1 }), '[[ 0, ...,  5],\n ...,\n [30, ..., 35]]');
+  });
+
+  it('uses exponents for very small and very large floats, and rounds to the precision', () => {
+    assert.equal(formatValues([1e-7, 123456789.5, 0.123456], [3], 'float32'), '[1.0000e-7, 1.2346e+8,    0.1235]');
+  });
+
+  it('renders a tensor-like object as text/html and text/plain, and a disposed one without values', async () => {
+    const t = { shape: [2], dtype: 'float32', size: 2, isDisposed: false, data: async () => new Float32Array([1, 2]), dataSync: () => [] };
+    const b = await tensorBundle(t);
+    assert.equal(b['text/plain'], 'Tensor [2] float32, 2 values\n[1, 2]');
+    assert.match(String(b['text/html']), /<pre[^>]*>\[1, 2\]<\/pre>/);
+    const gone = await tensorBundle({ ...t, isDisposed: true });
+    assert.equal(gone['text/plain'], 'Tensor [2] (disposed: its data has been freed)');
+  });
+
+  it('shows a gradlab autograd tensor with its op, label and gradient state', async () => {
+    const data = { shape: [1], dtype: 'float32', size: 1, isDisposed: false, data: async () => new Float32Array([3]), dataSync: () => [] };
+    const node = { shape: [1], requiresGrad: true, isDisposed: false, data, grad: { ...data }, describe: () => "leaf 'w' [1]" };
+    const b = await tensorBundle(node);
+    assert.equal(b['text/plain'], "Tensor leaf 'w' [1] float32, 1 value, requiresGrad, grad [1]\n[3]");
+  });
+
+  it('gives every execute_result a text/plain, also for bundles without one', async () => {
+    const b = await resultBundle({ [Symbol.for('Jupyter.display')]: () => ({ 'text/html': '<i>x</i>' }) });
+    assert.equal(b.data['text/plain'], '<object shown as text/html>');
+    assert.deepEqual((await resultBundle('s')).data, { 'text/plain': "'s'" });
+  });
+});
+
+describe('kernel child processes', () => {
+  it('finds the descendants of a process, grandchildren included', async () => {
+    const child = spawn('sh', ['-c', 'sleep 30 & wait'], { stdio: 'ignore' });
+    try {
+      let found: number[] = [];
+      for (let i = 0; i < 50 && found.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        found = descendants();
+      }
+      assert.ok(found.includes(child.pid!), 'the child');
+      assert.ok(found.length >= 2, `the sleep under it: ${found}`);
+    } finally {
+      for (const p of descendants(child.pid!)) process.kill(p, 'SIGKILL');
+      child.kill('SIGKILL');
+    }
+  });
+});

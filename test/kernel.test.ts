@@ -1,0 +1,479 @@
+/**
+ * The gradlab kernel's protocol behaviour, through real kernel processes and
+ * gradlab's ZeroMQ client: results, errors, aborts, status, history,
+ * completion, output control, interrupts, lifecycle and message signing.
+ */
+import { strict as assert } from 'assert';
+import { spawn } from 'child_process';
+import { randomBytes, randomUUID } from 'crypto';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import * as zmq from 'zeromq';
+import { KernelClient, type KernelMessage } from '../kernel/client';
+import { kernelArgv } from '../kernel/spec';
+import { encode, newHeader, readConnectionFile, Signer } from '../kernel/wire';
+import { ROOT } from './helpers/child';
+
+const RUNTIME = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-kernel-test-'));
+const start = () => KernelClient.start({ cwd: ROOT, runtimeDir: RUNTIME, log: () => undefined });
+const delay = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+const types = (ms: KernelMessage[]) => ms.map((m) => m.msg_type);
+const plain = (m: KernelMessage | undefined) => (m?.content.data as Record<string, unknown> | undefined)?.['text/plain'];
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pid: number, ms = 5000): Promise<boolean> {
+  for (let t = 0; t < ms && alive(pid); t += 100) await delay(100);
+  return !alive(pid);
+}
+
+describe('the gradlab kernel', function () {
+  this.timeout(60_000);
+  let k: KernelClient;
+  before(async () => {
+    k = await start();
+    // The first cell waits for the type checker to be built; do it here, once.
+    assert.equal((await k.execute('const earlier = 41;')).status, 'ok');
+  });
+  after(async () => k?.shutdown());
+
+  describe('kernel_info and status', () => {
+    it('replies ok with protocol 5.3, implementation gradlab, the real TypeScript version and full language_info', async () => {
+      const info = await k.kernelInfo();
+      const ts = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', '@tslab', 'typescript-for-tslab', 'package.json'), 'utf8')).version;
+      const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
+      assert.equal(info.status, 'ok');
+      assert.equal(info.protocol_version, '5.3');
+      assert.equal(info.implementation, 'gradlab');
+      assert.equal(info.implementation_version, pkg);
+      assert.deepEqual(
+        { ...(info.language_info as object), codemirror_mode: undefined },
+        { name: 'typescript', version: ts, mimetype: 'text/typescript', file_extension: '.ts', pygments_lexer: 'typescript', codemirror_mode: undefined },
+      );
+      assert.ok((info.language_info as { codemirror_mode: unknown }).codemirror_mode);
+      assert.match(String(info.banner), new RegExp(`TypeScript ${ts.replace(/\./g, '\\.')}`));
+      assert.ok(Array.isArray(info.help_links) && info.help_links.length > 0);
+    });
+
+    it('publishes busy then idle around shell and control requests, all signed', async () => {
+      const tap = await tapIopub(k);
+      try {
+        await k.request('kernel_info_request', {}, { channel: 'control' });
+        await k.execute('1');
+        await delay(100);
+      } finally {
+        tap.stop();
+      }
+      const seen = tap.stop();
+      assert.deepEqual(seen.filter((m) => m.msg_type === 'status').map((m) => m.content.execution_state), ['busy', 'idle', 'busy', 'idle']);
+      assert.deepEqual(seen.map((m) => m.msg_type), ['status', 'status', 'status', 'execute_input', 'execute_result', 'status']);
+      assert.ok(tap.allSigned(), 'every IOPub message carries a valid signature');
+    });
+
+    it("publishes 'starting' to a client that subscribed before its first request", async () => {
+      const dir = fs.mkdtempSync(path.join(RUNTIME, 'start-'));
+      const ports = await freePorts(5);
+      const key = randomBytes(16).toString('hex');
+      const file = path.join(dir, 'kernel.json');
+      const [shell_port, iopub_port, stdin_port, control_port, hb_port] = ports;
+      fs.writeFileSync(file, JSON.stringify({ transport: 'tcp', ip: '127.0.0.1', shell_port, iopub_port, stdin_port,
+        control_port, hb_port, key, signature_scheme: 'hmac-sha256' }));
+      const sub = new zmq.Subscriber({ linger: 0 });
+      sub.connect(`tcp://127.0.0.1:${iopub_port}`);
+      sub.subscribe();
+      const argv = kernelArgv(file);
+      const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: 'ignore' });
+      try {
+        sub.receiveTimeout = 15_000;
+        const frames = await sub.receive();
+        const i = frames.findIndex((f) => f.toString() === '<IDS|MSG>');
+        assert.equal(JSON.parse(frames[i + 2]!.toString()).msg_type, 'status');
+        assert.deepEqual(JSON.parse(frames[i + 5]!.toString()), { execution_state: 'starting' });
+      } finally {
+        sub.close();
+        child.kill('SIGKILL');
+      }
+    });
+  });
+
+  describe('results', () => {
+    it('sends execute_input, then the last expression as an execute_result with the execution count and text/plain', async () => {
+      const seen: KernelMessage[] = [];
+      const r = await k.execute('earlier + 1', { onOutput: (m) => seen.push(m) });
+      assert.equal(r.status, 'ok');
+      assert.deepEqual(types(r.outputs), ['execute_result']);
+      assert.equal(r.outputs[0]!.content.execution_count, r.executionCount);
+      assert.equal(plain(r.outputs[0]), '42');
+      const again = await k.execute("'text'");
+      assert.equal(again.executionCount, r.executionCount! + 1);
+      assert.equal(plain(again.outputs[0]), "'text'");
+    });
+
+    it('sends no result for undefined, and shows null', async () => {
+      assert.deepEqual(types((await k.execute('undefined')).outputs), []);
+      assert.deepEqual(types((await k.execute('const nothing = 1;')).outputs), []);
+      assert.deepEqual(types((await k.execute('console.log("x")')).outputs), ['stream']);
+      assert.equal(plain((await k.execute('null')).outputs[0]), 'null');
+    });
+
+    it('runs a silent cell without execute_input, result or a new execution count, and evaluates user_expressions', async () => {
+      const before = (await k.execute('1')).executionCount!;
+      const seen: string[] = [];
+      const silent = await k.execute('const s1 = 5; s1', { silent: true, onOutput: (m) => seen.push(m.msg_type) });
+      assert.deepEqual([silent.status, silent.executionCount, seen], ['ok', before, []]);
+      const r = await k.execute('const s2 = 2;', { userExpressions: { double: 's2 * 2', bad: 'nope' } });
+      const ue = r.reply.user_expressions as Record<string, Record<string, unknown>>;
+      assert.deepEqual(ue.double, { status: 'ok', data: { 'text/plain': '4' }, metadata: {} });
+      assert.equal(ue.bad!.status, 'error');
+      assert.equal(r.executionCount, before + 1);
+    });
+
+    it("renders an object with Symbol.for('Jupyter.display') (sync or async) as its bundle", async () => {
+      const sync = await k.execute("({ [Symbol.for('Jupyter.display')]: () => ({ 'text/html': '<b>s</b>', 'text/plain': 's' }) })");
+      assert.deepEqual(sync.outputs[0]!.content.data, { 'text/html': '<b>s</b>', 'text/plain': 's' });
+      const async = await k.execute("({ [Symbol.for('Jupyter.display')]: async () => ({ 'text/markdown': '**a**' }) })");
+      const data = async.outputs[0]!.content.data as Record<string, unknown>;
+      assert.equal(data['text/markdown'], '**a**');
+      assert.equal(typeof data['text/plain'], 'string', 'text/plain is always present');
+    });
+
+    it('renders a tensor as text/html and text/plain with shape, dtype, backend and values', async () => {
+      const r = await k.execute("import * as gl from 'gradlab';\nawait gl.init({ backend: 'cpu' });\ngl.tf.tensor([[1, 2.5], [3, 4]])");
+      assert.equal(r.status, 'ok', JSON.stringify(r.reply));
+      const data = r.outputs[0]!.content.data as Record<string, string>;
+      assert.equal(data['text/plain'], 'Tensor [2, 2] float32 on cpu, 4 values\n[[  1, 2.5],\n [  3,   4]]');
+      assert.match(data['text/html']!, /^<div class="gradlab-tensor">.*Tensor \[2, 2\] float32 on cpu, 4 values.*<pre[^>]*>\[\[  1, 2\.5\],\n \[  3,   4\]\]<\/pre><\/div>$/s);
+      const big = await k.execute('gl.tf.range(0, 5000).reshape([50, 100])');
+      assert.match(plain(big.outputs[0]) as string, /^Tensor \[50, 100\] float32 on cpu, 5000 values\n\[\[   0,    1,    2, \.\.\.,   97,   98,   99\],\n \[ 100,/);
+      assert.match(plain(big.outputs[0]) as string, /\.\.\.,\n \[4700,/);
+    });
+
+    it('renders a gradlab figure as its chart bundle (Vega-Lite, SVG, text)', async () => {
+      const r = await k.execute("import * as gl from 'gradlab';\ngl.plot.line({ series: { y: { x: [0, 1, 2], y: [1, 3, 2] } }, title: 't' })");
+      assert.equal(r.status, 'ok', JSON.stringify(r.reply));
+      const data = r.outputs[0]!.content.data as Record<string, unknown>;
+      assert.ok('application/vnd.vegalite.v5+json' in data && 'image/svg+xml' in data && 'text/plain' in data, Object.keys(data).join());
+    });
+  });
+
+  describe('errors', () => {
+    it('reports a runtime exception as an error message and an error reply with ename, evalue and traceback', async () => {
+      const r = await k.execute('const f = (): number => { throw new RangeError("too far"); };\nf();');
+      assert.equal(r.status, 'error');
+      assert.deepEqual(types(r.outputs), ['error']);
+      const e = r.outputs[0]!.content;
+      assert.equal(e.ename, 'RangeError');
+      assert.equal(e.evalue, 'too far');
+      assert.match((e.traceback as string[])[0]!, /RangeError.*: too far/);
+      assert.ok((e.traceback as string[]).some((l) => /^\s+at /.test(l)), 'the trace has stack frames');
+      assert.ok(!(e.traceback as string[]).some((l) => /node_modules[\\/]tslab|node:internal/.test(l)), 'kernel frames are hidden');
+      assert.deepEqual([r.reply.ename, r.reply.evalue, r.reply.traceback], [e.ename, e.evalue, e.traceback]);
+      assert.equal(typeof r.reply.execution_count, 'number');
+    });
+
+    it('reports a type error as TypeScriptError with the line and column in the cell', async () => {
+      const r = await k.execute("const ok = 1;\nconst bad: number = 'one';");
+      assert.equal(r.status, 'error');
+      assert.equal(r.reply.ename, 'TypeScriptError');
+      assert.equal(r.reply.evalue, "2:7 - Type 'string' is not assignable to type 'number'. (TS2322)");
+      const tb = (r.reply.traceback as string[]).map((l) => l.replace(/\u001b\[[0-9;]*m/g, ''));
+      assert.deepEqual(tb.slice(1), ["2 | const bad: number = 'one';", '  |       ^^^']);
+    });
+
+    it('aborts execute requests queued behind a failed cell, and runs one sent after the error was reported', async () => {
+      const [bad, queued1, queued2] = await Promise.all([
+        k.execute('await new Promise((r) => setTimeout(r, 200)); throw new Error("first fails");'),
+        k.execute('console.log("must not run")'),
+        k.execute('1 + 1'),
+      ]);
+      assert.deepEqual([bad.status, queued1.status, queued2.status], ['error', 'aborted', 'aborted']);
+      assert.deepEqual(queued1.outputs, []);
+      const after = await k.execute('2 + 2');
+      assert.equal(after.status, 'ok');
+      assert.equal(plain(after.outputs[0]), '4');
+    });
+
+    it('does not abort queued requests when stop_on_error is false', async () => {
+      const [bad, next] = await Promise.all([
+        k.execute('throw new Error("x")', { stopOnError: false }),
+        k.execute('3 + 3'),
+      ]);
+      assert.deepEqual([bad.status, next.status], ['error', 'ok']);
+    });
+  });
+
+  describe('history, completion and friends', () => {
+    it('answers history tail, range and search (glob, unique, n) from this session', async () => {
+      await k.execute('const h1 = 101;');
+      await k.execute('h1 + 1');
+      await k.execute('h1 + 1');
+      const tail = await k.request('history_request', { hist_access_type: 'tail', n: 2, output: true, raw: true });
+      const items = tail.reply.history as [number, number, [string, string | null]][];
+      assert.equal(items.length, 2);
+      assert.deepEqual(items.map((h) => h[2]), [['h1 + 1', '102'], ['h1 + 1', '102']]);
+      const [session, line] = items[0]!;
+      const range = await k.request('history_request', { hist_access_type: 'range', session, start: line - 1, stop: line, output: false, raw: true });
+      assert.deepEqual(range.reply.history, [[session, line - 1, 'const h1 = 101;']]);
+      const search = (extra: object) => k.request('history_request', { hist_access_type: 'search', pattern: 'h1 ?*', output: false, raw: true, ...extra });
+      assert.equal(((await search({})).reply.history as unknown[]).length, 2);
+      assert.deepEqual(((await search({ unique: true })).reply.history as unknown[][]).map((h) => h[2]), ['h1 + 1']);
+      assert.equal(((await search({ n: 1 })).reply.history as unknown[]).length, 1);
+    });
+
+    it('answers comm_info_request with a comm_info_reply', async () => {
+      const r = await k.request('comm_info_request', { target_name: 'jupyter.widget' });
+      assert.deepEqual(r.reply, { status: 'ok', comms: {} });
+    });
+
+    it("says 'complete', 'incomplete' with an indent, or 'invalid' for code that cannot parse", async () => {
+      const ask = async (code: string) => (await k.request('is_complete_request', { code })).reply;
+      assert.deepEqual(await ask('const x = 1;'), { status: 'complete' });
+      assert.deepEqual(await ask('function f() {'), { status: 'incomplete', indent: '  ' });
+      assert.deepEqual(await ask('1 + )'), { status: 'invalid' });
+    });
+
+    it('completes members and names defined in earlier cells, and inspects types', async () => {
+      const c = await k.request('complete_request', { code: 'Math.ma', cursor_pos: 7 });
+      assert.deepEqual([c.reply.matches, c.reply.cursor_start, c.reply.cursor_end], [['max'], 5, 7]);
+      const e = await k.request('complete_request', { code: 'earli', cursor_pos: 5 });
+      assert.ok((e.reply.matches as string[]).includes('earlier'));
+      const i = await k.request('inspect_request', { code: 'earlier', cursor_pos: 3, detail_level: 0 });
+      assert.equal(i.reply.found, true);
+      assert.match((i.reply.data as Record<string, string>)['text/plain']!, /const earlier: 41/);
+    });
+
+    it('pages the type and docs of `name?` as IPython does', async () => {
+      const r = await k.execute('Math.max?');
+      assert.equal(r.status, 'ok');
+      const [page] = r.reply.payload as { source: string; data: Record<string, string> }[];
+      assert.equal(page!.source, 'page');
+      assert.match(page!.data['text/plain']!, /Math\.max\(\.\.\.values: number\[\]\): number/);
+    });
+  });
+
+  describe('output', () => {
+    it('streams stdout and stderr, also output written after the cell finished', async () => {
+      const tap = await tapIopub(k);
+      let r;
+      try {
+        r = await k.execute('console.log("out"); console.error("err"); const timer = setTimeout(() => console.log("late"), 300);');
+        await delay(800);
+      } finally {
+        tap.stop();
+      }
+      assert.deepEqual(r.outputs.map((m) => [m.content.name, m.content.text]), [['stdout', 'out\n'], ['stderr', 'err\n']]);
+      const late = tap.stop().find((m) => m.msg_type === 'stream' && m.content.text === 'late\n');
+      assert.ok(late, 'the late line arrived');
+      assert.equal(late!.parent_header.msg_id, r.outputs[0]!.parent_header.msg_id, 'with the finished cell as its parent');
+    });
+
+    it('lets notebook code clear the output (with wait) and update a display by its display_id', async () => {
+      const r = await k.execute(
+        "import * as gl from 'gradlab';\nconst d = gl.newDisplay(undefined, 'progress-1');\nawait d.show('step 1');\n" +
+          "gl.clearOutput({ wait: true });\nawait gl.updateDisplay('progress-1', 'done');",
+      );
+      assert.equal(r.status, 'ok', JSON.stringify(r.reply));
+      assert.deepEqual(types(r.outputs), ['display_data', 'clear_output', 'update_display_data']);
+      assert.deepEqual(r.outputs[1]!.content, { wait: true });
+      assert.deepEqual(r.outputs[2]!.content.transient, { display_id: 'progress-1' });
+      assert.equal(plain(r.outputs[2]), 'done');
+    });
+
+    it('answers 100 back-to-back cells without losing a reply or an output', async () => {
+      for (let i = 0; i < 100; i++) {
+        const r = await k.execute(`console.log(${i}); ${i}`, { timeoutMs: 10_000 });
+        assert.deepEqual(r.outputs.map((m) => m.content.text ?? plain(m)), [`${i}\n`, `${i}`]);
+      }
+    });
+
+    it('answers the heartbeat while a cell blocks the main thread', async () => {
+      const busy = k.execute('const until = Date.now() + 1500; while (Date.now() < until) {}');
+      await delay(700);
+      assert.equal(await k.heartbeat(500), true);
+      assert.equal((await busy).status, 'ok');
+    });
+  });
+
+  describe('interrupts', () => {
+    it('stops while (true) {} on SIGINT and keeps the variables of earlier cells', async () => {
+      assert.equal((await k.execute('const kept = 7;')).status, 'ok');
+      const loop = k.execute('while (true) {}');
+      await delay(800);
+      k.interrupt();
+      const r = await loop;
+      assert.equal(r.reply.ename, 'Interrupted', JSON.stringify(r.reply));
+      const next = await k.execute('kept * 6');
+      assert.equal(plain(next.outputs[0]), '42', JSON.stringify(next.reply));
+    });
+
+    it('stops a pending await on interrupt_request (control channel)', async () => {
+      const pending = k.execute('await new Promise(() => {})');
+      await delay(500);
+      const ir = await k.request('interrupt_request', {}, { channel: 'control' });
+      assert.deepEqual(ir.reply, { status: 'ok' });
+      const r = await pending;
+      assert.equal(r.reply.ename, 'Interrupted', JSON.stringify(r.reply));
+      assert.equal(plain((await k.execute('kept')).outputs[0]), '7');
+    });
+
+    it('stops while (true) {} on interrupt_request too', async () => {
+      const loop = k.execute('while (true) {}');
+      await delay(800);
+      await k.request('interrupt_request', {}, { channel: 'control' });
+      const r = await loop;
+      assert.equal(r.reply.ename, 'Interrupted', JSON.stringify(r.reply));
+    });
+  });
+
+  describe('security', () => {
+    it('drops and logs a message whose signature does not match the key, and never runs it', async () => {
+      const info = readConnectionFile(k.connectionFile);
+      const marker = path.join(RUNTIME, `tampered-${process.pid}`);
+      const dealer = new zmq.Dealer({ linger: 0 });
+      dealer.connect(`tcp://127.0.0.1:${info.shell_port}`);
+      const content = { code: `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`, silent: false,
+        store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true };
+      const frames = encode(new Signer('not-the-key'), { header: newHeader('execute_request', randomUUID()), content });
+      try {
+        await dealer.send(frames);
+        // A properly signed request still runs: the tampered one reached a working kernel.
+        const good = await k.execute('1');
+        assert.equal(good.status, 'ok', JSON.stringify(good.reply));
+        await delay(300);
+      } finally {
+        dealer.close();
+      }
+      assert.equal(fs.existsSync(marker), false, 'the tampered request ran');
+      assert.match(k.stderrTail(), /dropped a message on shell: its HMAC signature does not match the connection key/);
+    });
+
+    it("listens on the connection file's address (127.0.0.1) only", () => {
+      const info = readConnectionFile(k.connectionFile);
+      const ports = [info.shell_port, info.iopub_port, info.stdin_port, info.control_port, info.hb_port];
+      const listening = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[3] === '0A') // LISTEN
+        .map((f) => f[1]!.split(':'))
+        .filter(([, port]) => ports.includes(parseInt(port!, 16)));
+      assert.equal(listening.length, 5, 'five listening sockets');
+      assert.ok(listening.every(([addr]) => addr === '0100007F'), `bound to ${listening.map((l) => l[0]).join(', ')}`);
+    });
+  });
+});
+
+describe('the gradlab kernel lifecycle', function () {
+  this.timeout(60_000);
+  after(() => fs.rmSync(RUNTIME, { recursive: true, force: true }));
+
+  for (const restart of [false, true]) {
+    it(`exits on shutdown_request (restart: ${restart}), stopping the processes its cells started`, async () => {
+      const k = await start();
+      const r = await k.execute("import { spawn } from 'child_process';\nconst child = spawn('sleep', ['300']);\nchild.pid");
+      const sleeper = Number(plain(r.outputs[0]));
+      assert.ok(sleeper > 0 && alive(sleeper), JSON.stringify(r.reply));
+      const info = readConnectionFile(k.connectionFile);
+      const reply = await k.request('shutdown_request', { restart }, { channel: 'control', timeoutMs: 5000 }).catch((e) => e);
+      assert.deepEqual((reply as { reply?: unknown }).reply, { status: 'ok', restart });
+      const kernelPid = k.child.pid!;
+      assert.ok(await waitGone(kernelPid), 'the kernel exited');
+      assert.ok(await waitGone(sleeper), 'the child process of a cell was stopped');
+      await k.kill();
+      // The ports are free again (a restart binds them anew).
+      await Promise.all([info.shell_port, info.iopub_port, info.control_port, info.stdin_port, info.hb_port].map((p) => listenOnce(p)));
+    });
+  }
+
+  it('exits with the process that started it, stopping the processes its cells started', async () => {
+    const script = `
+      const { KernelClient } = require(${JSON.stringify(path.join(ROOT, 'dist', 'kernel', 'client'))});
+      (async () => {
+        const k = await KernelClient.start({ cwd: ${JSON.stringify(ROOT)}, runtimeDir: ${JSON.stringify(RUNTIME)} });
+        const r = await k.execute("import { spawn } from 'child_process';\\nspawn('sleep', ['300']).pid");
+        console.log('pids', k.child.pid, r.outputs[0].content.data['text/plain']);
+      })();`;
+    const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [kernel, sleeper] = await new Promise<number[]>((resolve, reject) => {
+      let out = '';
+      parent.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /pids (\d+) (\d+)/.exec(out);
+        if (m) resolve([Number(m[1]), Number(m[2])]);
+      });
+      parent.on('exit', () => reject(new Error(`the parent exited first: ${out}`)));
+    });
+    assert.ok(alive(kernel) && alive(sleeper));
+    parent.kill('SIGKILL');
+    const gone = await waitGone(kernel, 10_000);
+    const childGone = await waitGone(sleeper, 3000);
+    for (const p of [kernel, sleeper]) if (alive(p)) process.kill(p, 'SIGKILL');
+    assert.ok(gone, 'the kernel outlived its parent');
+    assert.ok(childGone, "the cell's child process outlived the kernel");
+  });
+
+  it('exits on shutdown_request while a cell blocks in while (true) {}', async () => {
+    const k = await start();
+    void k.execute('while (true) {}').catch(() => undefined);
+    await delay(2500);
+    await k.request('shutdown_request', { restart: false }, { channel: 'control', timeoutMs: 5000 });
+    assert.ok(await waitGone(k.child.pid!), 'the kernel exited');
+    await k.kill();
+  });
+});
+
+/** Every IOPub message from now on, decoded (the client itself only routes messages to pending requests). */
+async function tapIopub(k: KernelClient): Promise<{ stop(): KernelMessage[]; allSigned(): boolean }> {
+  const info = readConnectionFile(k.connectionFile);
+  const signer = new Signer(info.key);
+  const sub = new zmq.Subscriber({ linger: 0 });
+  sub.connect(`tcp://127.0.0.1:${info.iopub_port}`);
+  sub.subscribe();
+  await delay(300); // ZeroMQ's slow joiner: let the subscription reach the kernel
+  const seen: KernelMessage[] = [];
+  let signed = true;
+  void (async () => {
+    try {
+      for await (const frames of sub) {
+        const i = frames.findIndex((f) => f.toString() === '<IDS|MSG>');
+        signed &&= signer.verify(frames[i + 1]!, frames.slice(i + 2, i + 6));
+        const [header, parent_header, metadata, content] = frames.slice(i + 2, i + 6).map((f) => JSON.parse(f.toString()));
+        seen.push({ header, parent_header, metadata, content, msg_type: header.msg_type });
+      }
+    } catch {
+      // closed
+    }
+  })();
+  return {
+    stop: () => {
+      if (!sub.closed) sub.close();
+      return seen;
+    },
+    allSigned: () => signed,
+  };
+}
+
+function listenOnce(port: number): Promise<void> {
+  return new Promise((ok, fail) => {
+    const s = net.createServer();
+    s.once('error', fail);
+    s.listen(port, '127.0.0.1', () => s.close(() => ok()));
+  });
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((ok) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => ok(s));
+  })));
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
+  return ports;
+}
