@@ -8,6 +8,7 @@ import { tf } from '../backend/tf';
 import { backward, disposeGraph, topoOrder } from './backward';
 import { isGradEnabled, noGrad, withGrad } from './mode';
 import { lift, Tensor, type Operand } from './tensor';
+import { recordSeeds, replaySeeds, type SeedTape } from './seeds';
 
 /** A leaf over `x`'s data that does not own it (so freeing graphs built on it never frees `x`). */
 function view(x: Tensor, requiresGrad: boolean): Tensor {
@@ -24,8 +25,10 @@ function view(x: Tensor, requiresGrad: boolean): Tensor {
  * forward of fn.
  *
  * Parameters that `fn` closes over (a layer's weights) get their `grad` from
- * the recomputation, as they would without checkpointing. `fn` must be
- * deterministic (give `dropout` a seed).
+ * the recomputation, as they would without checkpointing. Random seeds that
+ * `fn` draws through `drawSeed` (as `nn.Dropout` does) are recorded and
+ * replayed, so dropout masks are the same in both runs (see `seeds.ts`);
+ * any other randomness in `fn` must be seeded (e.g. `dropout(x, { seed })`).
  *
  * @example
  * let h = x;
@@ -38,13 +41,17 @@ function view(x: Tensor, requiresGrad: boolean): Tensor {
 export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Operand[]): Tensor {
   const xs = inputs.map(lift);
   // 1. Forward without recording; keep y's values and learn which leaves it depends on.
+  // Random seeds drawn in fn (nn.Dropout) are recorded here and replayed in step 2.
   let data!: tf.Tensor;
   let dependsOnParams = false;
+  let tape!: SeedTape;
   noGrad(() => {
-    const y = fn(...xs.map((x) => view(x, false)));
-    data = tf.clone(y.data); // shares the buffer, survives freeing the graph
-    dependsOnParams = topoOrder(y).some((n) => n.isLeaf && n.requiresGrad);
-    if (!y.isLeaf) disposeGraph(y);
+    ({ tape } = recordSeeds(() => {
+      const y = fn(...xs.map((x) => view(x, false)));
+      data = tf.clone(y.data); // shares the buffer, survives freeing the graph
+      dependsOnParams = topoOrder(y).some((n) => n.isLeaf && n.requiresGrad);
+      if (!y.isLeaf) disposeGraph(y);
+    }));
   });
   const requiresGrad = isGradEnabled() && (dependsOnParams || xs.some((x) => x.requiresGrad));
   return new Tensor(data, {
@@ -56,7 +63,7 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Operand[]
       ? (dy, needs) =>
           withGrad(() => {
             const views = xs.map((x, i) => view(x, needs[i] ?? false));
-            const y = fn(...views);
+            const y = replaySeeds(tape, () => fn(...views));
             if (y.requiresGrad) backward(y, dy, {});
             if (!y.isLeaf) y.dispose();
             return views.map((v) => {

@@ -14,5 +14,6 @@ export { noGrad, isGradEnabled, setDebug, isDebug } from './mode';
 export { ShapeError, broadcastShapes, sumToShape } from './shape';
 export * from './ops';
 export { checkpoint } from './checkpoint';
+export { drawSeed } from './seeds';
 export { gradcheck, type GradcheckOptions, type GradcheckReport, type GradcheckInput } from './gradcheck';
 export { measurePeakBytes, type PeakBytes } from './peak';

@@ -4,6 +4,7 @@
  * Introduced in notebooks/01-backprop/03-vanishing-gradients.
  */
 import { dropout } from '../autograd/ops';
+import { drawSeed } from '../autograd/seeds';
 import type { Operand, Tensor } from '../autograd/tensor';
 import type { Rng } from '../data/rng';
 import { Module, toRng, type RngLike } from './module';
@@ -19,9 +20,9 @@ export interface DropoutModuleOptions {
  * a fresh mask per forward; in eval mode (`module.eval()`) `y = x`. Each forward
  * draws the mask's seed from `rng`, so a run is reproducible from its seed.
  *
- * Inside `gl.ag.checkpoint`, the recomputation calls forward again and so draws a
- * new mask (PyTorch's checkpoint restores its RNG state; gradlab's RNGs are yours):
- * there, call `gl.ag.dropout(x, { p, seed })` with a seed fixed for the step instead.
+ * The seed goes through `gl.ag.drawSeed`, so inside `gl.ag.checkpoint` the
+ * recomputation replays the forward's mask (as PyTorch's checkpoint restores its
+ * RNG state) and the gradients are those of the network that ran.
  *
  * Reference: `torch.nn.Dropout(p=0.5)` (its masks come from a different RNG);
  * Srivastava et al. 2014. Introduced in notebooks/01-backprop/03-vanishing-gradients.
@@ -40,7 +41,8 @@ export class Dropout extends Module {
 
   forward(x: Operand): Tensor {
     if (!this.training || this.rng === null) return dropout(x, { p: this.p, train: false });
-    const seed = 1 + this.rng.int(2 ** 31 - 1); // tfjs reads a seed of 0 as "no seed"
+    const rng = this.rng;
+    const seed = drawSeed(() => 1 + rng.int(2 ** 31 - 1)); // tfjs reads a seed of 0 as "no seed"
     return dropout(x, { p: this.p, train: true, seed });
   }
 
