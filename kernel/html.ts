@@ -12,16 +12,15 @@
 import * as fs from 'fs';
 import katex from 'katex';
 import { marked } from 'marked';
+import { escapeHtml } from '../src/display/html';
 import { cellSource, joinText, type Cell, type Notebook, type NotebookData, type Output } from './notebook';
 
-/** HTML-escape text for element content and attribute values. */
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+export { escapeHtml };
 
-function stripAnsi(s: string): string {
+/** Remove ANSI escape sequences (colours, cursor moves, terminal titles). */
+export function stripAnsi(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return s.replace(/\u001b\[[0-9;?]*[ -/]*[@-~]/g, '');
+  return s.replace(/\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007]*\u0007/g, '');
 }
 
 /** LaTeX to MathML with KaTeX; errors are shown in place, never thrown. */

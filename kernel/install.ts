@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { DISPLAY_NAME, KERNEL_NAME, kernelSpec } from './spec';
+import { DISPLAY_NAME, KERNEL_NAME, kernelSpec, writeKernelJson } from './spec';
 import { findJupyterPython, type PythonProbe } from './python';
 
 /** Parsed command-line options. */
@@ -44,7 +44,7 @@ export function parseInstallArgs(argv: string[]): InstallOptions {
 /** Write kernel.json into a fresh temporary folder (what `jupyter kernelspec install` copies). */
 export function writeSpecDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-kernelspec-'));
-  fs.writeFileSync(path.join(dir, 'kernel.json'), JSON.stringify(kernelSpec(), null, 2) + '\n');
+  writeKernelJson(dir);
   return dir;
 }
 

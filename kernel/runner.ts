@@ -11,7 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { KernelClient, KernelDiedError, KernelTimeoutError, type ExecuteOutcome } from './client';
-import { indexPage, notebookPage, notebookTitle } from './html';
+import { indexPage, notebookPage, notebookTitle, stripAnsi } from './html';
 import { cellSource, codeCells, joinText, OutputBuilder, readNotebook, serializeNotebook, type Notebook } from './notebook';
 import { DISPLAY_NAME, KERNEL_NAME } from './spec';
 
@@ -148,11 +148,6 @@ function stderrOf(messages: { msg_type: string; content: Record<string, unknown>
     .join('');
 }
 
-/** Remove ANSI escape sequences (colours, cursor moves). */
-export function stripAnsi(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007]*\u0007/g, '');
-}
 
 const DIAGNOSTIC = /^(?:\S+ )?(\d+):(\d+) - /;
 const ERROR_HEAD = /^([A-Za-z_$][\w$]*(?:Error|Exception)|Error)(?: \[[\w.-]+\])?: ?(.*)$/;

@@ -3,6 +3,7 @@
  * gradlab kernel. One definition, used by `npm run kernel:install`, the
  * headless runner and the tests.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 
 /** The kernelspec name (`jupyter kernelspec list` shows it). */
@@ -29,4 +30,22 @@ export function kernelSpec(): Record<string, unknown> {
     interrupt_mode: 'signal',
     metadata: { gradlab: { root: path.resolve(__dirname, '..', '..') } },
   };
+}
+
+/** Write `<folder>/kernel.json` (what `jupyter kernelspec install` copies); returns the file. */
+export function writeKernelJson(folder: string): string {
+  fs.mkdirSync(folder, { recursive: true });
+  const file = path.join(folder, 'kernel.json');
+  fs.writeFileSync(file, JSON.stringify(kernelSpec(), null, 2) + '\n');
+  return file;
+}
+
+/**
+ * Make `dir` a Jupyter data folder holding only the gradlab kernelspec
+ * (`<dir>/kernels/gradlab/kernel.json`) and return it: put it on `JUPYTER_PATH`
+ * to use the kernel without installing it (tests, CI).
+ */
+export function jupyterPathWithKernel(dir: string): string {
+  writeKernelJson(path.join(dir, 'kernels', KERNEL_NAME));
+  return dir;
 }

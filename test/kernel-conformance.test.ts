@@ -9,7 +9,7 @@ import { execFile, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { KERNEL_NAME, kernelSpec } from '../kernel/spec';
+import { jupyterPathWithKernel } from '../kernel/spec';
 import { ROOT } from './helpers/child';
 
 const PYTHON = '/usr/bin/python3';
@@ -39,9 +39,7 @@ describe('the Jupyter kernel conformance suite (jupyter_kernel_test)', function 
       console.log(`      skipped: ${why}`);
       this.skip();
     }
-    const jupyter = path.join(tmp, 'jupyter');
-    fs.mkdirSync(path.join(jupyter, 'kernels', KERNEL_NAME), { recursive: true });
-    fs.writeFileSync(path.join(jupyter, 'kernels', KERNEL_NAME, 'kernel.json'), JSON.stringify(kernelSpec(), null, 1));
+    const jupyter = jupyterPathWithKernel(path.join(tmp, 'jupyter'));
     const json = path.join(tmp, 'results.json');
     const env = { ...process.env, JUPYTER_PATH: jupyter, JUPYTER_RUNTIME_DIR: path.join(tmp, 'runtime'), JUPYTER_PLATFORM_DIRS: '1',
       PYTHONDONTWRITEBYTECODE: '1' };

@@ -14,7 +14,7 @@ import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
 import type { Browser, Page } from 'playwright-core';
-import { KERNEL_NAME, kernelSpec } from '../kernel/spec';
+import { jupyterPathWithKernel } from '../kernel/spec';
 import { ROOT } from './helpers/child';
 
 const PYTHON = '/usr/bin/python3';
@@ -94,9 +94,7 @@ describe('a chapter notebook in Jupyter Notebook, in headless Chromium', functio
     tmp = fs.mkdtempSync(path.join(ROOT, 'out', '.notebook-test-'));
     const nbDir = path.join(tmp, '01-backprop');
     fs.cpSync(CHAPTER, nbDir, { recursive: true });
-    const jupyterPath = path.join(tmp, 'jupyter');
-    fs.mkdirSync(path.join(jupyterPath, 'kernels', KERNEL_NAME), { recursive: true });
-    fs.writeFileSync(path.join(jupyterPath, 'kernels', KERNEL_NAME, 'kernel.json'), JSON.stringify(kernelSpec(), null, 1));
+    const jupyterPath = jupyterPathWithKernel(path.join(tmp, 'jupyter'));
 
     const port = await freePort();
     const token = randomBytes(24).toString('hex');

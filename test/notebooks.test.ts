@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { listNotebooks } from '../kernel/run';
 import { formatFailure, runNotebook } from '../kernel/runner';
-import { KERNEL_NAME, kernelSpec } from '../kernel/spec';
+import { KERNEL_NAME, jupyterPathWithKernel } from '../kernel/spec';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const NOTEBOOKS = path.join(ROOT, 'notebooks');
@@ -31,10 +31,7 @@ function findNbconvert(): { cmd: string[] } | { missing: string } {
 
 /** A JUPYTER_PATH folder holding only the gradlab kernelspec. */
 function kernelspecDir(): string {
-  const dir = path.join(TMP, 'jupyter');
-  fs.mkdirSync(path.join(dir, 'kernels', KERNEL_NAME), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'kernels', KERNEL_NAME, 'kernel.json'), JSON.stringify(kernelSpec(), null, 1));
-  return dir;
+  return jupyterPathWithKernel(path.join(TMP, 'jupyter'));
 }
 
 function run(cmd: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {

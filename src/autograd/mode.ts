@@ -24,19 +24,17 @@ let debug = false;
  * Reference: `torch.no_grad()`. Introduced in notebooks/01-backprop/02-tensors.
  */
 export function noGrad<T>(fn: () => T): T {
-  const before = gradEnabled;
-  gradEnabled = false;
-  try {
-    return fn();
-  } finally {
-    gradEnabled = before;
-  }
+  return withGradEnabled(false, fn);
 }
 
 /** @internal Run `fn` with recording on (checkpoint's recompute needs it even inside `noGrad`). */
 export function withGrad<T>(fn: () => T): T {
+  return withGradEnabled(true, fn);
+}
+
+function withGradEnabled<T>(enabled: boolean, fn: () => T): T {
   const before = gradEnabled;
-  gradEnabled = true;
+  gradEnabled = enabled;
   try {
     return fn();
   } finally {

@@ -18,6 +18,7 @@
  * (duck typing), so a tensor from another copy of tfjs renders too.
  */
 import type { MimeBundle } from './bundle';
+import { escapeHtml } from './html';
 
 /** How values are printed. Defaults match `torch.set_printoptions`. */
 export interface TensorFormat {
@@ -188,8 +189,4 @@ function num(v: unknown, precision: number): string {
 function signed(v: unknown, precision: number): string {
   const s = num(v, precision);
   return s.startsWith('-') ? s : `+${s}`;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }

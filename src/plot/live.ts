@@ -29,6 +29,7 @@
  * chapter with a training loop.
  */
 import { DisplayHandle, JUPYTER_DISPLAY, type DisplaySink, type MimeBundle } from '../display';
+import { escapeHtml as esc } from '../display/html';
 import { baseSpec, VEGA_LITE_MIME, VegaLiteFigure } from './vegalite';
 
 /** One training step's numbers. */
@@ -223,8 +224,4 @@ function num(v: number): string {
   if (!Number.isFinite(v) || v === 0) return String(v);
   const a = Math.abs(v);
   return a >= 1e5 || a < 1e-3 ? v.toExponential(3) : String(Number(v.toPrecision(4)));
-}
-
-function esc(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
