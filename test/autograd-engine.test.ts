@@ -364,7 +364,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
     describe('record', () => {
       it('lets a user op join the graph: y = x³ with its rule 3x²', () => {
         const cube = (x: ag.Operand) =>
-          ag.record('cube', [x], ([a]) => tf.pow(a as tf.Tensor, 3), [(dy, { x: [a] }) => tf.mul(dy, tf.mul(3, tf.square(a as tf.Tensor)))]);
+          ag.record('cube', [x], ([a]) => tf.pow(a as tf.Tensor, 3), [{ saves: [0], grad: (dy, s) => tf.mul(dy, tf.mul(3, tf.square(s.x(0)))) }]);
         const x = p([2, -1]);
         const y = ag.sum(cube(x)); // 8 − 1 = 7; ∂/∂x = 3x² = [12, 3]
         y.backward();

@@ -13,14 +13,18 @@
  */
 import { tf } from '../backend/tf';
 import { firstNonFinite, isDebug } from './mode';
+import { drop } from './refs';
 import { fmt, sameShape } from './shape';
 import type { BackwardOptions, Tensor } from './tensor';
 
 /** Roots whose graph a backward() has freed (so a second backward() can say so). */
 const spent = new WeakSet<Tensor>();
 
-/** Every node `root` depends on, each after all of its parents (leaves included; iterative DFS). */
-export function topoOrder(root: Tensor): Tensor[] {
+/**
+ * Every node `root` depends on, each after all of its parents (leaves included; iterative DFS).
+ * Nodes in `stopAt` are listed but not looked through.
+ */
+export function topoOrder(root: Tensor, stopAt?: ReadonlySet<Tensor>): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
   const stack: [Tensor, boolean][] = [[root, false]];
@@ -33,6 +37,7 @@ export function topoOrder(root: Tensor): Tensor[] {
     if (seen.has(node)) continue;
     seen.add(node);
     stack.push([node, true]);
+    if (stopAt?.has(node)) continue;
     for (const p of node._parents) if (!seen.has(p)) stack.push([p, false]);
   }
   return order;
@@ -53,17 +58,38 @@ function accumulate(map: Map<Tensor, tf.Tensor>, node: Tensor, g: tf.Tensor): vo
 /** Free a computed node: its data (if owned), its saved tensors, its links to parents. */
 export function freeNode(node: Tensor, why: string): void {
   if (node._freed !== null) return;
-  if (node._ownsData) node._data?.dispose();
-  tf.dispose(node._saved);
-  node._data = null;
-  node._saved = [];
+  node._release(why);
+  dropSaved(node);
   node._parents = [];
-  node._backward = null;
   node._freed = why;
 }
 
+/** Free what a node saved for backward, and its backward closure. */
+function dropSaved(node: Tensor): void {
+  for (const t of [...node._saved, ...node._savedX, node._savedY]) if (t) drop(t);
+  node._saved = [];
+  node._savedX = [];
+  node._savedY = null;
+  node._backward = null;
+}
+
 /** See {@link Tensor.backward}. */
-export function backward(root: Tensor, seed: tf.Tensor | undefined, { retainGraph = false }: BackwardOptions = {}): void {
+export function backward(root: Tensor, seed: tf.Tensor | undefined, options: BackwardOptions = {}): void {
+  backwardTo(root, seed, options, new Set());
+}
+
+/**
+ * @internal {@link backward} that stops at the nodes in `stopAt`: the gradients
+ * reaching them are returned (the caller owns them) instead of being passed on,
+ * and those nodes are neither visited nor freed. `checkpoint` uses it to hand
+ * gradients from its recomputation back to tensors computed outside its block.
+ */
+export function backwardTo(
+  root: Tensor,
+  seed: tf.Tensor | undefined,
+  { retainGraph = false }: BackwardOptions,
+  stopAt: ReadonlySet<Tensor>,
+): Map<Tensor, tf.Tensor> {
   if (!root.requiresGrad) {
     throw new Error(
       `backward: ${root.describe()} does not require grad: none of its inputs has requiresGrad, or it was computed under noGrad()`,
@@ -81,9 +107,9 @@ export function backward(root: Tensor, seed: tf.Tensor | undefined, { retainGrap
   if (seed !== undefined && !sameShape(seed.shape, root.shape)) {
     throw new Error(`backward: the gradient ${fmt(seed.shape)} does not match ${root.describe()}`);
   }
-  const order = topoOrder(root);
+  const order = topoOrder(root, stopAt);
   for (const node of order) {
-    if (node._freed !== null && node.requiresGrad && !node.isLeaf) {
+    if (node._freed !== null && node.requiresGrad && !node.isLeaf && !stopAt.has(node)) {
       throw new Error(
         `backward: ${node.describe()} in this graph was already freed ${node._freed}; ` +
           'to backward twice through a graph, pass { retainGraph: true } to the first backward()',
@@ -91,21 +117,21 @@ export function backward(root: Tensor, seed: tf.Tensor | undefined, { retainGrap
     }
   }
   const grads = new Map<Tensor, tf.Tensor>();
-  grads.set(root, seed ? tf.clone(seed) : tf.onesLike(root.data));
+  grads.set(root, seed ? tf.clone(seed) : tf.ones(root.shape));
+  const reached = new Map<Tensor, tf.Tensor>();
   try {
-    pass(root, order, grads, retainGraph);
+    pass(root, order, grads, retainGraph, stopAt, reached);
   } catch (e) {
     // A rule or a debug check threw: free what is left so nothing leaks; the root stays readable.
-    tf.dispose([...grads.values()]);
-    for (const node of order) if (!node.isLeaf && node !== root) freeNode(node, 'by a backward() that failed');
-    tf.dispose(root._saved);
-    root._saved = [];
+    tf.dispose([...grads.values(), ...reached.values()]);
+    for (const node of order) if (!node.isLeaf && node !== root && !stopAt.has(node)) freeNode(node, 'by a backward() that failed');
+    dropSaved(root);
     root._parents = [];
-    root._backward = null;
     if (!root.isLeaf) spent.add(root);
     throw e;
   }
   if (!retainGraph && !root.isLeaf) spent.add(root);
+  return reached;
 }
 
 /** A rule's gradient for input k must have the input's shape (and, in debug mode, be finite). */
@@ -124,11 +150,22 @@ function check(node: Tensor, k: number, pg: tf.Tensor, g: tf.Tensor): void {
 }
 
 /** The loop of {@link backward}: reverse topological order, one rule call per node. */
-function pass(root: Tensor, order: Tensor[], grads: Map<Tensor, tf.Tensor>, retainGraph: boolean): void {
+function pass(
+  root: Tensor,
+  order: Tensor[],
+  grads: Map<Tensor, tf.Tensor>,
+  retainGraph: boolean,
+  stopAt: ReadonlySet<Tensor>,
+  reached: Map<Tensor, tf.Tensor>,
+): void {
   for (let i = order.length - 1; i >= 0; i--) {
     const node = order[i] as Tensor;
     const g = grads.get(node);
     grads.delete(node);
+    if (stopAt.has(node) && node !== root) {
+      if (g) reached.set(node, g);
+      continue;
+    }
     if (node.isLeaf) {
       if (g && node.requiresGrad) {
         const old = node.grad;
@@ -141,6 +178,13 @@ function pass(root: Tensor, order: Tensor[], grads: Map<Tensor, tf.Tensor>, reta
         g?.dispose();
       }
       continue;
+    }
+    if (g && !node._backward && node.requiresGrad) {
+      g.dispose();
+      throw new Error(
+        `backward: a gradient reached ${node.describe()}, whose graph was already freed ${node._freed ?? '(its backward is gone)'}; ` +
+          'gradients through it would be lost. To backward twice through a graph, pass { retainGraph: true } to the first backward()',
+      );
     }
     if (g && node._backward) {
       const parents = node._parents;
@@ -158,10 +202,8 @@ function pass(root: Tensor, order: Tensor[], grads: Map<Tensor, tf.Tensor>, reta
     if (retainGraph) continue;
     if (node === root) {
       // The root stays readable (`await loss.item()`); what only backward needed goes.
-      tf.dispose(node._saved);
-      node._saved = [];
+      dropSaved(node);
       node._parents = [];
-      node._backward = null;
     } else {
       freeNode(node, 'by backward()');
     }

@@ -5,14 +5,16 @@
  * Introduced in notebooks/01-backprop/05-checkpointing.
  */
 import { tf } from '../backend/tf';
-import { backward, disposeGraph, topoOrder } from './backward';
+import { backwardTo } from './backward';
+import { drop, hold, isOwned } from './refs';
+import { scoped, track } from './scope';
 import { isGradEnabled, noGrad, withGrad } from './mode';
 import { lift, Tensor, type Operand } from './tensor';
 import { recordSeeds, replaySeeds, type SeedTape } from './seeds';
 
-/** A leaf over `x`'s data that does not own it (so freeing graphs built on it never frees `x`). */
-function view(x: Tensor, requiresGrad: boolean): Tensor {
-  return new Tensor(x.data, { op: 'input', isLeaf: true, ownsData: false, requiresGrad, label: x.label });
+/** A leaf over `x`'s value (or `value`) that does not own it (so freeing graphs built on it never frees `x`). */
+function view(x: Tensor, requiresGrad: boolean, value: tf.Tensor = x.data): Tensor {
+  return new Tensor(value, { op: 'input', isLeaf: true, ownsData: false, requiresGrad, label: x.label });
 }
 
 /**
@@ -24,8 +26,13 @@ function view(x: Tensor, requiresGrad: boolean): Tensor {
  * one block's activations at a time instead of all n. The price is a second
  * forward of fn.
  *
- * Parameters that `fn` closes over (a layer's weights) get their `grad` from
- * the recomputation, as they would without checkpointing. Random seeds that
+ * What the block creates is freed, and only that: tensors it reads from outside
+ * stay as they are. Parameters that `fn` closes over (a layer's weights) get
+ * their `grad` from the recomputation, as they would without checkpointing; a
+ * computed tensor that `fn` closes over (not passed as an input) becomes an
+ * input of the checkpoint node, so its gradient flows on to its own graph.
+ * The node saves one handle on each input's value for the recomputation: that
+ * is all a checkpointed block holds for backward. Random seeds that
  * `fn` draws through `drawSeed` (as `nn.Dropout` does) are recorded and
  * replayed, so dropout masks are the same in both runs (see `seeds.ts`);
  * any other randomness in `fn` must be seeded (e.g. `dropout(x, { seed })`).
@@ -40,38 +47,78 @@ function view(x: Tensor, requiresGrad: boolean): Tensor {
  */
 export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Operand[]): Tensor {
   const xs = inputs.map(lift);
-  // 1. Forward without recording; keep y's values and learn which leaves it depends on.
+  // 1. Forward without recording, in a scope that lists what the block creates: only that is freed.
   // Random seeds drawn in fn (nn.Dropout) are recorded here and replayed in step 2.
   let data!: tf.Tensor;
   let dependsOnParams = false;
   let tape!: SeedTape;
+  let outer: Tensor[] = [];
+  let shared = false;
   noGrad(() => {
     ({ tape } = recordSeeds(() => {
-      const y = fn(...xs.map((x) => view(x, false)));
-      data = tf.clone(y.data); // shares the buffer, survives freeing the graph
-      dependsOnParams = topoOrder(y).some((n) => n.isLeaf && n.requiresGrad);
-      if (!y.isLeaf) disposeGraph(y);
+      const views = xs.map((x) => view(x, false));
+      const { result: y, created } = scoped(() => fn(...views), 'checkpoint block');
+      if (!(y instanceof Tensor)) throw new Error(`checkpoint: fn must return a gradlab Tensor, got ${String(y)}`);
+      const made = new Set<Tensor>(created);
+      const inputs = new Set<Tensor>(views);
+      // What the block read from outside besides its inputs: parameters (leaves) and tensors
+      // computed before it (closed over). The latter become inputs of this node, so their
+      // gradients flow on and their values are kept for the recomputation.
+      const outside = new Set<Tensor>();
+      for (const n of made) for (const p of n._parents) if (!made.has(p) && !inputs.has(p)) outside.add(p);
+      if (!made.has(y) && !inputs.has(y)) outside.add(y);
+      dependsOnParams = [...outside].some((n) => n.isLeaf && n.requiresGrad);
+      outer = [...outside].filter((n) => !n.isLeaf && n.requiresGrad);
+      shared = isOwned(y.data);
+      data = shared ? hold(y.data) : tf.clone(y.data); // a reference of our own: it survives freeing the block
+      for (const n of made) n._free('by checkpoint (recomputed in backward)');
     }));
   });
-  const requiresGrad = isGradEnabled() && (dependsOnParams || xs.some((x) => x.requiresGrad));
-  return new Tensor(data, {
+  const parents = [...xs, ...outer];
+  const requiresGrad = isGradEnabled() && (dependsOnParams || parents.some((x) => x.requiresGrad));
+  const node: Tensor = new Tensor(data, {
     op: 'checkpoint',
-    parents: xs,
+    parents,
     requiresGrad,
+    // The recomputation reads every input's value: keep one handle on each (what PyTorch's checkpoint saves).
+    savedX: requiresGrad ? parents.map((p) => hold(p.data)) : [],
     // 2. Backward: recompute with recording, backprop dy through it, hand the inputs' grads on.
     backward: requiresGrad
       ? (dy, needs) =>
           withGrad(() => {
-            const views = xs.map((x, i) => view(x, needs[i] ?? false));
-            const y = replaySeeds(tape, () => fn(...views));
-            if (y.requiresGrad) backward(y, dy, {});
-            if (!y.isLeaf) y.dispose();
-            return views.map((v) => {
+            const views = xs.map((x, i) => view(x, needs[i] ?? false, node._savedX[i] as tf.Tensor));
+            // Closed-over tensors are read through their saved values while the block is recomputed.
+            const restore = outer.map((o, j) => borrow(o, node._savedX[xs.length + j] as tf.Tensor));
+            let reached = new Map<Tensor, tf.Tensor>();
+            try {
+              const y = replaySeeds(tape, () => fn(...views));
+              if (y.requiresGrad) reached = backwardTo(y, dy, {}, new Set(outer));
+              if (!y.isLeaf) y.dispose();
+            } finally {
+              restore.forEach((r) => r());
+            }
+            const grads = views.map((v) => {
               const g = v.grad;
               v.grad = null;
               return g;
             });
+            return [...grads, ...outer.map((o) => reached.get(o) ?? null)];
           })
       : null,
   });
+  if (shared) drop(data); // the node holds it now
+  track(node);
+  return node;
+}
+
+/** For the recomputation: let `node` read `value` while its own may have been released; returns the undo. */
+function borrow(node: Tensor, value: tf.Tensor): () => void {
+  if (node._data !== null) return () => {};
+  node._data = value;
+  const why = node._dataGone;
+  node._dataGone = null;
+  return () => {
+    node._data = null;
+    node._dataGone = why;
+  };
 }

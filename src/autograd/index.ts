@@ -4,8 +4,9 @@
  * gradlab's own (`ops/`, one file per op), with activation checkpointing,
  * finite-difference checks and peak-memory measurement.
  *
- * Lifetimes: see `tensor.ts` (leaves are yours; `backward()` frees a graph's
- * intermediates; `root.dispose()` frees the rest).
+ * Lifetimes: see `tensor.ts` (leaves are yours; a computed value lives until
+ * the scope that computed it ends unless returned; backward keeps only what
+ * each op saved, and `backward()` frees it; `root.dispose()` frees the rest).
  */
 export { Value, graph, type Scalar, type GraphNode } from './value';
 export { Tensor, tensor, param, zeroGrad, type Operand, type TensorOptions, type BackwardOptions } from './tensor';
@@ -16,4 +17,5 @@ export * from './ops';
 export { checkpoint } from './checkpoint';
 export { drawSeed } from './seeds';
 export { gradcheck, type GradcheckOptions, type GradcheckReport, type GradcheckInput } from './gradcheck';
-export { measurePeakBytes, type PeakBytes } from './peak';
+export { measurePeakBytes, savedBytes, type PeakBytes, type SavedBytes } from './peak';
+export { tidy } from './scope';

@@ -1,13 +1,24 @@
 /**
  * The tensor engine's node: a tfjs tensor (`data`) plus what backward needs
- * (`parents`, the op's backward closure, saved tensors) and, for leaves, `grad`.
+ * (`parents`, the op's backward closure, the tensors it saved) and, for
+ * leaves, `grad`.
  *
  * ## Who frees what (the lifetime rule)
+ * In one sentence: **a computed tensor's value lives until the scope that
+ * computed it ends, unless the scope returns it; backward keeps only what each
+ * op saved, until backward has used it.**
  * - **Leaves** (`tensor()`, `param()`) own their data and their `grad`; they live
  *   until you call `leaf.dispose()`. Parameters are leaves.
- * - **Everything an op returns** belongs to its graph. `root.backward()` frees
- *   every intermediate of the graph (data and saved tensors) as soon as the
- *   backward pass is past it, and keeps only the root readable
+ * - **Scopes** are `ag.tidy(fn)` and every `Module.forward`. A tensor computed
+ *   inside one and not returned gives up its value when the scope ends (reading
+ *   it then throws, saying so); at the top level of a notebook no scope ends, so
+ *   values live until backward or dispose, as before.
+ * - **Saved tensors**: each op keeps, on a handle of its own, exactly what its
+ *   backward rules read (`matmul` keeps its operands, `relu` its output, `add`
+ *   nothing), as PyTorch's `save_for_backward` does. The bytes they hold are
+ *   what training memory counts (`savedBytes(root)`).
+ * - `root.backward()` frees every intermediate (value and saved tensors) as
+ *   soon as the pass is past it and keeps only the root readable
  *   (`await loss.item()`); `root.dispose()` then frees the root. Without a
  *   backward (evaluation), `root.dispose()` frees the whole graph.
  *   `backward({ retainGraph: true })` frees nothing, for a second backward.
@@ -22,7 +33,8 @@
  * Introduced in notebooks/01-backprop/02-tensors.
  */
 import { tf } from '../backend/tf';
-import { backward as runBackward, disposeGraph } from './backward';
+import { backward as runBackward, disposeGraph, freeNode } from './backward';
+import { adopt, drop } from './refs';
 import { fmt } from './shape';
 
 /** What an op accepts: a gradlab tensor, a borrowed tfjs tensor, or a number (a float32 constant). */
@@ -46,6 +58,8 @@ export interface NodeInit {
   ownsData?: boolean;
   backward?: NodeBackward | null;
   saved?: tf.Tensor[];
+  savedX?: (tf.Tensor | null)[];
+  savedY?: tf.Tensor | null;
   label?: string;
 }
 
@@ -73,9 +87,12 @@ export class Tensor {
   /** @internal */ _data: tf.Tensor | null;
   /** @internal */ _parents: Tensor[];
   /** @internal */ _backward: NodeBackward | null;
-  /** @internal */ _saved: tf.Tensor[];
+  /** @internal The forward's extra saved tensors (a rule reads them as `ctx.saved`). */ _saved: tf.Tensor[];
+  /** @internal Input i's value, kept for the rules that read it (null where none does). */ _savedX: (tf.Tensor | null)[];
+  /** @internal The output, kept for the rules that read it. */ _savedY: tf.Tensor | null;
   /** @internal */ readonly _ownsData: boolean;
-  /** @internal Why the data is gone, or null while it is alive. */ _freed: string | null = null;
+  /** @internal Why the node's graph part (saved tensors, backward) is gone, or null while it is alive. */ _freed: string | null = null;
+  /** @internal Why the value is gone, or null while it is alive. */ _dataGone: string | null = null;
 
   /** @internal Use {@link tensor}, {@link param} or an op. */
   constructor(data: tf.Tensor, init: NodeInit) {
@@ -86,16 +103,19 @@ export class Tensor {
     this.isLeaf = init.isLeaf ?? false;
     this.requiresGrad = init.requiresGrad ?? false;
     this._ownsData = init.ownsData ?? true;
+    if (this._ownsData) adopt(data); // see refs.ts: one buffer, counted holders
     this._parents = init.parents ?? [];
     this._backward = init.backward ?? null;
     this._saved = init.saved ?? [];
+    this._savedX = init.savedX ?? [];
+    this._savedY = init.savedY ?? null;
   }
 
   /** The forward value. Throws, saying who freed it, once the graph has been freed. */
   get data(): tf.Tensor {
     if (this._data === null) {
       throw new Error(
-        `${this.describe()} was freed ${this._freed}. ` +
+        `${this.describe()} was freed ${this._dataGone ?? this._freed}. ` +
           (this.isLeaf
             ? 'Create a new leaf.'
             : 'Read intermediates before backward() (or detach() them), or pass backward({ retainGraph: true }) and dispose the root when done.'),
@@ -169,14 +189,28 @@ export class Tensor {
    */
   dispose(): void {
     if (this.isLeaf) {
-      if (this._ownsData && this._data) this._data.dispose();
+      if (this._ownsData && this._data) drop(this._data); // a graph that saved it keeps it until backward
       this.grad?.dispose();
       this.grad = null;
       this._data = null;
       this._freed ??= 'by dispose()';
+      this._dataGone ??= 'by dispose()';
       return;
     }
     disposeGraph(this);
+  }
+
+  /** @internal Give up this computed tensor's value (like `del t` in Python); what the graph saved stays. */
+  _release(why: string): void {
+    if (this.isLeaf || this._data === null) return;
+    if (this._ownsData) drop(this._data);
+    this._data = null;
+    this._dataGone = why;
+  }
+
+  /** @internal Free this computed node entirely: value, saved tensors, links to parents. */
+  _free(why: string): void {
+    freeNode(this, why);
   }
 
   /** Set `grad` to null, freeing it (PyTorch's `zero_grad(set_to_none=True)`). */
@@ -208,8 +242,8 @@ export class Tensor {
       throw new Error(`assign: ${this.describe()} (${old.dtype}) cannot take a ${value.dtype} ${fmt(value.shape)}`);
     }
     if (value === old) return;
-    if (this._ownsData) old.dispose();
-    this._data = value;
+    if (this._ownsData) drop(old);
+    this._data = this._ownsData ? adopt(value) : value;
   }
 }
 

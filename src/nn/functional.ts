@@ -66,9 +66,13 @@ export function normalize(x: Operand, { eps = 1e-12 }: NormalizeOptions = {}): T
       return { y: tf.div(a, d), saved: [d, big] };
     },
     [
-      (dy, { y, saved: [d, big] }) => {
-        const along = tf.mul(y, tf.sum(tf.mul(dy, y), -1, true)); // y·Σ(dy·y)
-        return tf.div(tf.where(big as tf.Tensor, tf.sub(dy, along), dy), d as tf.Tensor);
+      {
+        saves: ['y'],
+        grad: (dy, s) => {
+          const [d, big] = s.saved as [tf.Tensor, tf.Tensor];
+          const along = tf.mul(s.y(), tf.sum(tf.mul(dy, s.y()), -1, true)); // y·Σ(dy·y)
+          return tf.div(tf.where(big, tf.sub(dy, along), dy), d);
+        },
       },
     ],
   );

@@ -7,7 +7,7 @@ import type { Operand, Tensor } from '../autograd/tensor';
 import { activation, type ActivationFn, type ActivationName } from './activation';
 import type { Initializer } from './init';
 import { Linear } from './linear';
-import { Module, toRng, type RngLike } from './module';
+import { chain, Module, toRng, type RngLike } from './module';
 import { positiveInt } from './validate';
 
 /** Options of {@link MLP}. */
@@ -61,9 +61,12 @@ export class MLP extends Module {
   }
 
   forward(x: Operand): Tensor {
-    let h = this.layers[0]!.forward(x);
-    for (let i = 1; i < this.layers.length; i++) h = this.layers[i]!.forward(this.act(h));
-    return h;
+    const steps: ((h: Operand) => Tensor)[] = [];
+    this.layers.forEach((layer, i) => {
+      if (i > 0) steps.push(this.act); //  f between layers
+      steps.push((h) => layer.forward(h)); // hᵢ Wᵢ + bᵢ
+    });
+    return chain(x, steps);
   }
 
   override describe(): string {

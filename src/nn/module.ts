@@ -13,10 +13,16 @@
  * model.zeroGrad();
  * ```
  *
+ * Every `forward` runs as a scope (see `ag.tidy`): when it returns, the
+ * tensors it computed and did not return give up their values, and the graph
+ * keeps only what backward saved of them, as PyTorch frees a layer's
+ * temporaries when `forward` returns.
+ *
  * Reference: `torch.nn.Module`. Introduced in notebooks/01-backprop/02-tensors.
  */
 import { Rng } from '../data/rng';
-import type { Operand, Tensor } from '../autograd/tensor';
+import { scoped } from '../autograd/scope';
+import { Tensor, type Operand } from '../autograd/tensor';
 
 /**
  * A layer: `forward(x)` computes its output from the input and its parameters.
@@ -27,6 +33,13 @@ import type { Operand, Tensor } from '../autograd/tensor';
 export abstract class Module<In = Operand> {
   /** Training mode (true, the default) or evaluation mode: read by Dropout. Set with {@link train} / {@link eval}. */
   training = true;
+
+  constructor() {
+    // Wrap the subclass's forward in a scope (PyTorch wraps it in `__call__`).
+    const forward = this.forward;
+    const why = `${this.constructor.name}.forward`;
+    this.forward = (x: In) => scoped(() => forward.call(this, x), why).result;
+  }
 
   /** The layer's computation. */
   abstract forward(x: In): Tensor;
@@ -125,4 +138,23 @@ export function toRng(who: string, rng: RngLike | undefined): Rng {
   if (rng instanceof Rng) return rng;
   if (typeof rng === 'number') return new Rng(rng);
   throw new Error(`${who}: pass { rng } (a gl.data.Rng or a seed number, e.g. { rng: 0 }): gradlab has no global random seed`);
+}
+
+/**
+ * @internal Apply `steps` to `x` in order, each to the previous result; every
+ * intermediate gives up its value as soon as the next step has read it (what
+ * Python's `h = layer(h)` does by dropping the old `h`), so evaluation under
+ * `noGrad` holds about one layer's activations at a time. `x` itself is the
+ * caller's and is never touched unless `ownsX` (the container computed it);
+ * what backward saved of an intermediate stays.
+ */
+export function chain(x: Operand, steps: ((h: Operand) => Tensor)[], ownsX = false): Tensor {
+  let h: Operand = x;
+  for (const step of steps) {
+    const next = step(h);
+    if ((ownsX || h !== x) && h !== next && h instanceof Tensor) h._release('once the next layer read it (containers drop their intermediates)');
+    h = next;
+  }
+  if (!(h instanceof Tensor)) throw new Error('gradlab bug: chain() needs at least one step');
+  return h;
 }

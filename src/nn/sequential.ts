@@ -4,7 +4,7 @@
  * Introduced in notebooks/01-backprop/02-tensors.
  */
 import type { Operand, Tensor } from '../autograd/tensor';
-import { Module } from './module';
+import { chain, Module } from './module';
 
 /**
  * `y = mₙ(…m₂(m₁(x)))`. Children are named by position (`'0'`, `'1'`, …), so
@@ -35,8 +35,7 @@ export class Sequential<In = Operand> extends Module<In> {
 
   forward(x: In): Tensor {
     const [first, ...rest] = this.modules;
-    let h = first.forward(x);
-    for (const m of rest) h = m.forward(h);
-    return h;
+    const h = first.forward(x);
+    return rest.length === 0 ? h : chain(h, rest.map((m) => (t: Operand) => m.forward(t)), h !== (x as unknown)); // h is ours unless first returned x itself
   }
 }

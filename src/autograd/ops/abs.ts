@@ -9,5 +9,5 @@ import type { Operand, Tensor } from '../tensor';
  * Reference: `torch.abs`. Introduced in notebooks/01-backprop/02-tensors.
  */
 export function abs(x: Operand): Tensor {
-  return record('abs', [x], ([a]) => tf.abs(a), [(dy, { x: [a] }) => tf.mul(dy, tf.sign(a))]);
+  return record('abs', [x], ([a]) => tf.abs(a), [{ saves: [0], grad: (dy, s) => tf.mul(dy, tf.sign(s.x(0))) }]);
 }

@@ -15,7 +15,7 @@ export function div(a: Operand, b: Operand): Tensor {
   const [sa, sb] = [shapeOf(a), shapeOf(b)];
   broadcastShapes('div', [sa, sb], '/');
   return record('div', [a, b], ([a, b]) => tf.div(a, b), [
-    (dy, { x: [, b] }) => sumToShape(tf.div(dy, b), sa), //                ∂y/∂a = 1/b
-    (dy, { x: [, b], y }) => sumToShape(tf.neg(tf.div(tf.mul(dy, y), b)), sb), // ∂y/∂b = −y/b
+    { saves: [1], grad: (dy, s) => sumToShape(tf.div(dy, s.x(1)), sa) }, //                          ∂y/∂a = 1/b
+    { saves: [1, 'y'], grad: (dy, s) => sumToShape(tf.neg(tf.div(tf.mul(dy, s.y()), s.x(1))), sb) }, // ∂y/∂b = −y/b
   ]);
 }

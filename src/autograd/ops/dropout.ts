@@ -23,7 +23,7 @@ export interface DropoutOptions {
  */
 export function dropout(x: Operand, { p = 0.5, train = true, seed }: DropoutOptions = {}): Tensor {
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout: p must be in [0, 1], got ${p}`);
-  if (!train || p === 0) return record('dropout', [x], ([a]) => tf.clone(a), [(dy) => dy]);
+  if (!train || p === 0) return record('dropout', [x], ([a]) => tf.clone(a), [{ grad: (dy) => dy }]);
   if (seed === undefined) throw new Error('dropout: pass a seed ({ seed }) in training mode, so the mask is reproducible');
   const shape = shapeOf(x);
   const scale = p === 1 ? 0 : 1 / (1 - p);
@@ -33,8 +33,8 @@ export function dropout(x: Operand, { p = 0.5, train = true, seed }: DropoutOpti
     ([a]) => {
       const keep = tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', seed), p); // m_i = [u_i ≥ p]
       const mask = tf.mul(tf.cast(keep, 'float32'), scale); //                            m/(1 − p)
-      return { y: tf.mul(a, mask), saved: [mask] };
+      return { y: tf.mul(a, mask), saved: [keep] }; // the bool mask (1 byte an element), as PyTorch's native_dropout
     },
-    [(dy, { saved: [mask] }) => tf.mul(dy, mask)],
+    [{ grad: (dy, s) => tf.mul(dy, tf.mul(tf.cast(s.saved[0] as tf.Tensor, 'float32'), scale)) }],
   );
 }

@@ -8,5 +8,5 @@ import type { Operand, Tensor } from '../tensor';
  * Reference: `torch.exp`. Introduced in notebooks/01-backprop/02-tensors.
  */
 export function exp(x: Operand): Tensor {
-  return record('exp', [x], ([a]) => tf.exp(a), [(dy, { y }) => tf.mul(dy, y)]);
+  return record('exp', [x], ([a]) => tf.exp(a), [{ saves: ['y'], grad: (dy, s) => tf.mul(dy, s.y()) }]);
 }

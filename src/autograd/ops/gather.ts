@@ -27,7 +27,7 @@ export function gather(table: Operand, indices: Operand | number[] | number[][])
   const rows = idx.size;
   const rest = shape.slice(1);
   return record('gather', [table, idx], ([t, i]) => tf.gather(t, i, 0), [
-    (dy, { x: [, i] }) => tf.scatterND(tf.reshape(i, [rows, 1]), tf.reshape(dy, [rows, ...rest]), shape),
+    { saves: [1], grad: (dy, s) => tf.scatterND(tf.reshape(s.x(1), [rows, 1]), tf.reshape(dy, [rows, ...rest]), shape) },
     null,
   ]);
 }

@@ -30,20 +30,28 @@ export function gelu(x: Operand, { approximate = 'none' }: GeluOptions = {}): Te
   if (approximate === 'tanh') {
     const inner = (a: tf.Tensor) => tf.mul(SQRT_2_OVER_PI, tf.add(a, tf.mul(K, tf.mul(a, tf.square(a))))); // u
     return record('gelu', [x], ([a]) => tf.mul(tf.mul(0.5, a), tf.add(1, tf.tanh(inner(a)))), [
-      (dy, { x: [a] }) => {
-        const t = tf.tanh(inner(a));
-        const du = tf.mul(SQRT_2_OVER_PI, tf.add(1, tf.mul(3 * K, tf.square(a))));
-        const d = tf.add(tf.mul(0.5, tf.add(1, t)), tf.mul(tf.mul(0.5, a), tf.mul(tf.sub(1, tf.square(t)), du)));
-        return tf.mul(dy, d);
+      {
+        saves: [0],
+        grad: (dy, s) => {
+          const a = s.x(0);
+          const t = tf.tanh(inner(a));
+          const du = tf.mul(SQRT_2_OVER_PI, tf.add(1, tf.mul(3 * K, tf.square(a))));
+          const d = tf.add(tf.mul(0.5, tf.add(1, t)), tf.mul(tf.mul(0.5, a), tf.mul(tf.sub(1, tf.square(t)), du)));
+          return tf.mul(dy, d);
+        },
       },
     ]);
   }
   if (approximate !== 'none') throw new Error(`gelu: approximate must be 'none' or 'tanh', got '${String(approximate)}'`);
   const cdf = (a: tf.Tensor) => tf.mul(0.5, tf.add(1, tf.erf(tf.mul(a, SQRT1_2)))); // Φ(x)
   return record('gelu', [x], ([a]) => tf.mul(a, cdf(a)), [
-    (dy, { x: [a] }) => {
-      const pdf = tf.mul(INV_SQRT_2PI, tf.exp(tf.mul(-0.5, tf.square(a)))); //          φ(x)
-      return tf.mul(dy, tf.add(cdf(a), tf.mul(a, pdf))); //                               Φ + x·φ
+    {
+      saves: [0],
+      grad: (dy, s) => {
+        const a = s.x(0);
+        const pdf = tf.mul(INV_SQRT_2PI, tf.exp(tf.mul(-0.5, tf.square(a)))); //          φ(x)
+        return tf.mul(dy, tf.add(cdf(a), tf.mul(a, pdf))); //                               Φ + x·φ
+      },
     },
   ]);
 }

@@ -1,5 +1,5 @@
 import { tf } from '../../backend/tf';
-import { record, type Rule } from '../record';
+import { record } from '../record';
 import { fmt, sameShape, ShapeError, sumToShape } from '../shape';
 import { shapeOf, type Operand, type Tensor } from '../tensor';
 
@@ -17,7 +17,7 @@ export interface LayerNormOptions {
  *
  * Backward, with `g = dy·γ` (the gradient reaching x̂):
  * `∂L/∂x = rstd·(g − mean(g) − x̂·mean(g·x̂))`, `∂L/∂γ = Σ_rows dy·x̂`, `∂L/∂β = Σ_rows dy`.
- * The forward saves x̂ and rstd for it.
+ * The forward saves x, mean and rstd for it (x̂ is recomputed), as PyTorch does.
  *
  * Reference: `torch.nn.functional.layer_norm(x, [D], weight, bias, eps=1e-5)`; Ba et al. 2016.
  * Introduced in notebooks/01-backprop/03-vanishing-gradients.
@@ -31,37 +31,41 @@ export function layerNorm(x: Operand, weight?: Operand | null, bias?: Operand | 
       throw new ShapeError(`layerNorm: x ${fmt(shape)} with ${name} ${fmt(shapeOf(t))}: expected ${name} [${d}] (the last axis of x)`);
     }
   }
-  const inputs: Operand[] = [x];
-  const rules: Rule[] = [
-    (dy, { x: [, w], saved: [xhat, rstd] }) => {
-      const g = w ? tf.mul(dy, w) : dy;
-      const mg = tf.mean(g, -1, true);
-      const mgx = tf.mean(tf.mul(g, xhat), -1, true);
-      return tf.mul(rstd, tf.sub(tf.sub(g, mg), tf.mul(xhat, mgx))); // rstd·(g − mean g − x̂·mean(g·x̂))
-    },
-  ];
-  if (weight != null) {
-    inputs.push(weight);
-    rules.push((dy, { saved: [xhat] }) => sumToShape(tf.mul(dy, xhat), [d])); //   Σ dy·x̂
-  }
-  if (bias != null) {
-    inputs.push(bias);
-    rules.push((dy) => sumToShape(dy, [d])); //                                      Σ dy
-  }
-  const hasW = weight != null;
-  const hasB = bias != null;
+  const w = weight ?? null;
   return record(
     'layerNorm',
-    inputs,
-    ([a, ...affine]) => {
-      const xc = tf.sub(a, tf.mean(a, -1, true));
+    [x, w, bias ?? null], // fixed slots: 0 x, 1 weight, 2 bias (null when absent)
+    ([a, g, b]) => {
+      const mean = tf.mean(a, -1, true);
+      const xc = tf.sub(a, mean);
       const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
-      const xhat = tf.mul(xc, rstd);
-      let y = xhat;
-      if (hasW) y = tf.mul(y, affine[0]);
-      if (hasB) y = tf.add(y, affine[hasW ? 1 : 0]);
-      return { y, saved: [xhat, rstd] };
+      let y = tf.mul(xc, rstd);
+      if (g) y = tf.mul(y, g);
+      if (b) y = tf.add(y, b);
+      return { y, saved: [mean, rstd] }; // with x: what PyTorch's native_layer_norm saves
     },
-    rules,
+    [
+      {
+        saves: w !== null ? [0, 1] : [0],
+        grad: (dy, s) => {
+          const [mean, rstd] = s.saved as [tf.Tensor, tf.Tensor];
+          const xhat = tf.mul(tf.sub(s.x(0), mean), rstd); //                     x̂, recomputed
+          const g = w !== null ? tf.mul(dy, s.x(1)) : dy;
+          const mg = tf.mean(g, -1, true);
+          const mgx = tf.mean(tf.mul(g, xhat), -1, true);
+          return tf.mul(rstd, tf.sub(tf.sub(g, mg), tf.mul(xhat, mgx))); //       rstd·(g − mean g − x̂·mean(g·x̂))
+        },
+      },
+      w !== null
+        ? {
+            saves: [0],
+            grad: (dy, s) => {
+              const [mean, rstd] = s.saved as [tf.Tensor, tf.Tensor];
+              return sumToShape(tf.mul(dy, tf.mul(tf.sub(s.x(0), mean), rstd)), [d]); // Σ dy·x̂
+            },
+          }
+        : null,
+      bias != null ? { grad: (dy) => sumToShape(dy, [d]) } : null, //                Σ dy
+    ],
   );
 }

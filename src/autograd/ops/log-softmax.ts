@@ -22,6 +22,6 @@ export function logSoftmax(x: Operand, axis = -1): Tensor {
       const z = tf.sub(a, tf.max(a, ax, true));
       return tf.sub(z, tf.log(tf.sum(tf.exp(z), ax, true)));
     },
-    [(dy, { y }) => tf.sub(dy, tf.mul(tf.exp(y), tf.sum(dy, ax, true)))],
+    [{ saves: ['y'], grad: (dy, s) => tf.sub(dy, tf.mul(tf.exp(s.y()), tf.sum(dy, ax, true))) }],
   );
 }

@@ -9,5 +9,5 @@ import type { Operand, Tensor } from '../tensor';
  * Reference: `torch.log`. Introduced in notebooks/01-backprop/02-tensors.
  */
 export function log(x: Operand): Tensor {
-  return record('log', [x], ([a]) => tf.log(a), [(dy, { x: [a] }) => tf.div(dy, a)]);
+  return record('log', [x], ([a]) => tf.log(a), [{ saves: [0], grad: (dy, s) => tf.div(dy, s.x(0)) }]);
 }

@@ -27,6 +27,6 @@ export function logsumexp(x: Operand, axis: number | number[] = -1, keepDims = f
       const y = tf.add(m, tf.log(tf.sum(tf.exp(tf.sub(a, m)), axes, true)));
       return keepDims ? y : tf.reshape(y, shape.filter((_, i) => !axes.includes(i)));
     },
-    [(dy, { x: [a], y }) => tf.mul(tf.reshape(dy, kept), tf.exp(tf.sub(a, tf.reshape(y, kept))))],
+    [{ saves: [0, 'y'], grad: (dy, s) => tf.mul(tf.reshape(dy, kept), tf.exp(tf.sub(s.x(0), tf.reshape(s.y(), kept)))) }],
   );
 }

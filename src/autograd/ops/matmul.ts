@@ -26,8 +26,11 @@ function product(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: bo
  *
  * Backward: `∂L/∂a = dy @ bᵀ`, `∂L/∂b = aᵀ @ dy`, each summed over the batch dims
  * its operand was broadcast along. A rank-2 `b` shared by a batch of `a` (a
- * linear layer on `[batch, seq, k]`) folds the batch into rows instead:
- * `∂L/∂b = a₂ᵀ @ dy₂` with `a₂: [batch·seq, k]`. An operand that needs no
+ * linear layer on `[batch, seq, k]`) folds the batch into rows instead, in
+ * both directions: `∂L/∂a = dy₂ @ bᵀ` and `∂L/∂b = a₂ᵀ @ dy₂` with
+ * `a₂: [batch·seq, k]`, so b is never copied once per batch element.
+ * The forward saves `b` for `∂L/∂a` and `a` for `∂L/∂b`, each only when that
+ * gradient is wanted (PyTorch's `mm` does the same). An operand that needs no
  * gradient (the input batch) costs no product.
  *
  * Speed: on the wasm backend `tf.matMul(x, y, transposeA, transposeB)` with a
@@ -65,11 +68,20 @@ export function matmul(a: Operand, b: Operand): Tensor {
     [a, b],
     ([a, b]) => (foldB ? tf.reshape(tf.matMul(tf.reshape(a, [-1, k]), b), [...batch, n, m]) : tf.matMul(full(a, n, k), full(b, k, m))),
     [
-      (dy, { x: [, b] }) => sumToShape(product(dy, full(b, k, m), false, true), sa), //  ∂L/∂a = dy @ bᵀ
-      (dy, { x: [a] }) =>
-        foldB
-          ? product(tf.reshape(a, [-1, k]), tf.reshape(dy, [-1, m]), true, false) //  ∂L/∂b = a₂ᵀ @ dy₂
-          : sumToShape(product(full(a, n, k), dy, true, false), sb), //                ∂L/∂b = aᵀ @ dy
+      {
+        saves: [1],
+        grad: (dy, s) =>
+          foldB
+            ? tf.reshape(product(tf.reshape(dy, [-1, m]), s.x(1), false, true), sa) //      ∂L/∂a = dy₂ @ bᵀ, b not copied per batch element
+            : sumToShape(product(dy, full(s.x(1), k, m), false, true), sa), //              ∂L/∂a = dy @ bᵀ
+      },
+      {
+        saves: [0],
+        grad: (dy, s) =>
+          foldB
+            ? product(tf.reshape(s.x(0), [-1, k]), tf.reshape(dy, [-1, m]), true, false) // ∂L/∂b = a₂ᵀ @ dy₂
+            : sumToShape(product(full(s.x(0), n, k), dy, true, false), sb), //              ∂L/∂b = aᵀ @ dy
+      },
     ],
   );
 }

@@ -17,10 +17,13 @@ export function max(x: Operand, axis?: number | number[], keepDims = false): Ten
   const axes = normAxes('max', axis, shape);
   const kept = keptShape(shape, axes);
   return record('max', [x], ([a]) => tf.max(a, axes, keepDims), [
-    (dy, { x: [a], y }) => {
-      const hit = tf.cast(tf.equal(a, tf.reshape(y, kept)), 'float32'); // [x_i = y]
-      const share = tf.div(hit, tf.sum(hit, axes, true)); //              split ties evenly
-      return tf.mul(share, tf.reshape(dy, kept));
+    {
+      saves: [0, 'y'],
+      grad: (dy, s) => {
+        const hit = tf.cast(tf.equal(s.x(0), tf.reshape(s.y(), kept)), 'float32'); // [x_i = y]
+        const share = tf.div(hit, tf.sum(hit, axes, true)); //                      split ties evenly
+        return tf.mul(share, tf.reshape(dy, kept));
+      },
     },
   ]);
 }

@@ -15,7 +15,7 @@ export function mul(a: Operand, b: Operand): Tensor {
   const [sa, sb] = [shapeOf(a), shapeOf(b)];
   broadcastShapes('mul', [sa, sb], '*');
   return record('mul', [a, b], ([a, b]) => tf.mul(a, b), [
-    (dy, { x: [, b] }) => sumToShape(tf.mul(dy, b), sa), // ∂y/∂a = b
-    (dy, { x: [a] }) => sumToShape(tf.mul(dy, a), sb), //   ∂y/∂b = a
+    { saves: [1], grad: (dy, s) => sumToShape(tf.mul(dy, s.x(1)), sa) }, // ∂y/∂a = b
+    { saves: [0], grad: (dy, s) => sumToShape(tf.mul(dy, s.x(0)), sb) }, // ∂y/∂b = a
   ]);
 }

@@ -9,5 +9,7 @@ import type { Operand, Tensor } from '../tensor';
  * Reference: `torch.relu`. Introduced in notebooks/01-backprop/03-vanishing-gradients.
  */
 export function relu(x: Operand): Tensor {
-  return record('relu', [x], ([a]) => tf.relu(a), [(dy, { x: [a] }) => tf.mul(dy, tf.step(a))]);
+  return record('relu', [x], ([a]) => tf.relu(a), [
+    { saves: ['y'], grad: (dy, s) => tf.mul(dy, tf.step(s.y())) }, // saves y, as PyTorch does: y > 0 exactly where x > 0
+  ]);
 }

@@ -1,5 +1,5 @@
 import { tf } from '../../backend/tf';
-import { record, type Rule } from '../record';
+import { record } from '../record';
 import { fmt, sameShape, ShapeError, sumToShape } from '../shape';
 import { shapeOf, type Operand, type Tensor } from '../tensor';
 
@@ -26,25 +26,26 @@ export function rmsNorm(x: Operand, weight?: Operand | null, { eps = 2 ** -23 }:
   if (weight != null && !sameShape(shapeOf(weight), [d])) {
     throw new ShapeError(`rmsNorm: x ${fmt(shape)} with weight ${fmt(shapeOf(weight))}: expected weight [${d}] (the last axis of x)`);
   }
-  const inputs: Operand[] = [x];
-  const rules: Rule[] = [
-    (dy, { x: [, w], saved: [xhat, r] }) => {
-      const g = w ? tf.mul(dy, w) : dy;
-      return tf.mul(r, tf.sub(g, tf.mul(xhat, tf.mean(tf.mul(g, xhat), -1, true)))); // r·(g − x̂·mean(g·x̂))
-    },
-  ];
-  if (weight != null) {
-    inputs.push(weight);
-    rules.push((dy, { saved: [xhat] }) => sumToShape(tf.mul(dy, xhat), [d])); //     Σ dy·x̂
-  }
+  const w = weight ?? null;
   return record(
     'rmsNorm',
-    inputs,
-    ([a, w]) => {
+    [x, w], // fixed slots: 0 x, 1 weight (null when absent)
+    ([a, g]) => {
       const r = tf.rsqrt(tf.add(tf.mean(tf.square(a), -1, true), eps));
       const xhat = tf.mul(a, r);
-      return { y: w ? tf.mul(xhat, w) : xhat, saved: [xhat, r] };
+      return { y: g ? tf.mul(xhat, g) : xhat, saved: [r] };
     },
-    rules,
+    [
+      {
+        saves: w !== null ? [0, 1] : [0],
+        grad: (dy, s) => {
+          const r = s.saved[0] as tf.Tensor;
+          const xhat = tf.mul(s.x(0), r); //                                                  x̂, recomputed
+          const g = w !== null ? tf.mul(dy, s.x(1)) : dy;
+          return tf.mul(r, tf.sub(g, tf.mul(xhat, tf.mean(tf.mul(g, xhat), -1, true)))); // r·(g − x̂·mean(g·x̂))
+        },
+      },
+      w !== null ? { saves: [0], grad: (dy, s) => sumToShape(tf.mul(dy, tf.mul(s.x(0), s.saved[0] as tf.Tensor)), [d]) } : null, // Σ dy·x̂
+    ],
   );
 }

@@ -9,5 +9,5 @@ import type { Operand, Tensor } from '../tensor';
  * Reference: `torch.sigmoid`. Introduced in notebooks/01-backprop/03-vanishing-gradients.
  */
 export function sigmoid(x: Operand): Tensor {
-  return record('sigmoid', [x], ([a]) => tf.sigmoid(a), [(dy, { y }) => tf.mul(dy, tf.mul(y, tf.sub(1, y)))]);
+  return record('sigmoid', [x], ([a]) => tf.sigmoid(a), [{ saves: ['y'], grad: (dy, s) => tf.mul(dy, tf.mul(s.y(), tf.sub(1, s.y()))) }]);
 }

@@ -11,9 +11,13 @@ import type { Operand, Tensor } from '../tensor';
  */
 export function silu(x: Operand): Tensor {
   return record('silu', [x], ([a]) => tf.mul(a, tf.sigmoid(a)), [
-    (dy, { x: [a] }) => {
-      const s = tf.sigmoid(a);
-      return tf.mul(dy, tf.mul(s, tf.add(1, tf.mul(a, tf.sub(1, s)))));
+    {
+      saves: [0],
+      grad: (dy, ctx) => {
+        const a = ctx.x(0);
+        const s = tf.sigmoid(a);
+        return tf.mul(dy, tf.mul(s, tf.add(1, tf.mul(a, tf.sub(1, s)))));
+      },
     },
   ]);
 }

@@ -24,6 +24,6 @@ export function softmax(x: Operand, axis = -1): Tensor {
       const e = tf.exp(tf.sub(a, tf.max(a, ax, true)));
       return tf.div(e, tf.sum(e, ax, true));
     },
-    [(dy, { y }) => tf.mul(y, tf.sub(dy, tf.sum(tf.mul(dy, y), ax, true)))],
+    [{ saves: ['y'], grad: (dy, s) => tf.mul(s.y(), tf.sub(dy, tf.sum(tf.mul(dy, s.y()), ax, true))) }],
   );
 }

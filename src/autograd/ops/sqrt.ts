@@ -8,5 +8,5 @@ import type { Operand, Tensor } from '../tensor';
  * Reference: `torch.sqrt`. Introduced in notebooks/01-backprop/02-tensors.
  */
 export function sqrt(x: Operand): Tensor {
-  return record('sqrt', [x], ([a]) => tf.sqrt(a), [(dy, { y }) => tf.div(dy, tf.mul(2, y))]);
+  return record('sqrt', [x], ([a]) => tf.sqrt(a), [{ saves: ['y'], grad: (dy, s) => tf.div(dy, tf.mul(2, s.y())) }]);
 }

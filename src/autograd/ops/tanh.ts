@@ -9,5 +9,5 @@ import type { Operand, Tensor } from '../tensor';
  * Reference: `torch.tanh`. Introduced in notebooks/01-backprop/03-vanishing-gradients.
  */
 export function tanh(x: Operand): Tensor {
-  return record('tanh', [x], ([a]) => tf.tanh(a), [(dy, { y }) => tf.mul(dy, tf.sub(1, tf.square(y)))]);
+  return record('tanh', [x], ([a]) => tf.tanh(a), [{ saves: ['y'], grad: (dy, s) => tf.mul(dy, tf.sub(1, tf.square(s.y()))) }]);
 }

@@ -22,7 +22,7 @@ export function where(condition: Operand, a: Operand, b: Operand): Tensor {
   const grow = (t: tf.Tensor) => tf.broadcastTo(t, out);
   return record('where', [condition, a, b], ([c, a, b]) => tf.where(grow(c), grow(a), grow(b)), [
     null,
-    (dy, { x: [c] }) => sumToShape(tf.where(grow(c), dy, tf.zerosLike(dy)), sa),
-    (dy, { x: [c] }) => sumToShape(tf.where(grow(c), tf.zerosLike(dy), dy), sb),
+    { saves: [0], grad: (dy, s) => sumToShape(tf.where(grow(s.x(0)), dy, tf.zerosLike(dy)), sa) },
+    { saves: [0], grad: (dy, s) => sumToShape(tf.where(grow(s.x(0)), tf.zerosLike(dy), dy), sb) },
   ]);
 }

@@ -98,10 +98,13 @@ export function crossEntropy(logits: Operand, targets: Targets, options: CrossEn
       return { y: tf.div(tf.sum(rows), n), saved: [...saved, tf.divNoNan(1, n)] }; //          Σℓᵢ / n
     },
     [
-      (dy, { saved: [p, q, mask, invN] }) => {
-        const g = tf.sub(tf.mul(mask as tf.Tensor, p as tf.Tensor), q as tf.Tensor); //   [yᵢ ≠ ignore]·softmax − q
-        const scaled = reduction === 'none' ? tf.mul(g, tf.reshape(dy, [N, 1])) : tf.mul(g, reduction === 'mean' ? tf.mul(dy, invN as tf.Tensor) : dy);
-        return tf.reshape(scaled, sz);
+      {
+        grad: (dy, s) => {
+          const [p, q, mask, invN] = s.saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+          const g = tf.sub(tf.mul(mask, p), q); //                                          [yᵢ ≠ ignore]·softmax − q
+          const scaled = reduction === 'none' ? tf.mul(g, tf.reshape(dy, [N, 1])) : tf.mul(g, reduction === 'mean' ? tf.mul(dy, invN) : dy);
+          return tf.reshape(scaled, sz);
+        },
       },
       null,
     ],

@@ -40,7 +40,7 @@ export function huber(input: Operand, target: Operand, { delta = 1, reduction = 
       const l = tf.where(tf.less(ad, delta), tf.mul(0.5, tf.square(d)), tf.mul(delta, tf.sub(ad, 0.5 * delta)));
       return { y: l, saved: [tf.clipByValue(d, -delta, delta)] }; //  ∂ℓ/∂d = clip(d, −δ, δ)
     },
-    [(dy, { saved: [g] }) => tf.mul(dy, g as tf.Tensor), (dy, { saved: [g] }) => tf.neg(tf.mul(dy, g as tf.Tensor))],
+    [{ grad: (dy, s) => tf.mul(dy, s.saved[0] as tf.Tensor) }, { grad: (dy, s) => tf.neg(tf.mul(dy, s.saved[0] as tf.Tensor)) }],
   );
   return reduce(values, reduction);
 }
