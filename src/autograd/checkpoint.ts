@@ -7,7 +7,7 @@
 import { tf } from '../backend/tf';
 import { backwardTo } from './backward';
 import { drop, hold, isOwned } from './refs';
-import { scoped, track } from './scope';
+import { scoped } from './scope';
 import { isGradEnabled, noGrad, withGrad } from './mode';
 import { lift, Tensor, type Operand } from './tensor';
 import { recordSeeds, replaySeeds, type SeedTape } from './seeds';
@@ -107,7 +107,6 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Operand[]
       : null,
   });
   if (shared) drop(data); // the node holds it now
-  track(node);
   return node;
 }
 

@@ -63,8 +63,8 @@ export interface SavedBytes {
 /**
  * The bytes a graph holds for its backward pass: every tensor its ops saved
  * (inputs, outputs and extras their rules read), counted once per distinct
- * buffer, without the parameters (leaves that require grad), which exist
- * whether or not you train. This is what activation memory means, and what
+ * buffer, without the parameters (`parameters`, by default every leaf that
+ * requires grad), which exist whether or not you train. This is what activation memory means, and what
  * `torch.autograd.graph.saved_tensors_hooks` sees in PyTorch.
  *
  * @example
@@ -74,10 +74,10 @@ export interface SavedBytes {
  * Reference: `torch.autograd.graph.saved_tensors_hooks` (counting distinct storages).
  * Introduced in notebooks/01-backprop/05-checkpointing.
  */
-export function savedBytes(root: Tensor): SavedBytes {
+export function savedBytes(root: Tensor, parameters?: Iterable<Tensor>): SavedBytes {
   const nodes = topoOrder(root);
   const params = new Set<DataId>();
-  for (const n of nodes) if (n.isLeaf && n.requiresGrad && n._data) params.add(n._data.dataId);
+  for (const n of parameters ?? nodes.filter((n) => n.isLeaf && n.requiresGrad)) if (n._data) params.add(n._data.dataId);
   const seen = new Set<DataId>();
   const byOp: Record<string, number> = {};
   let bytes = 0;

@@ -16,7 +16,6 @@
 import { tf } from '../backend/tf';
 import { firstNonFinite, isDebug, isGradEnabled } from './mode';
 import { adopt, hold } from './refs';
-import { track } from './scope';
 import { fmt } from './shape';
 import { lift, Tensor, type Operand } from './tensor';
 
@@ -134,7 +133,6 @@ export function record(op: string, inputs: (Operand | null)[], forward: Forward,
         }
       : null,
   });
-  track(node);
   return node;
 }
 

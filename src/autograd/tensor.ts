@@ -35,6 +35,7 @@
 import { tf } from '../backend/tf';
 import { backward as runBackward, disposeGraph, freeNode } from './backward';
 import { adopt, drop } from './refs';
+import { track } from './scope';
 import { fmt } from './shape';
 
 /** What an op accepts: a gradlab tensor, a borrowed tfjs tensor, or a number (a float32 constant). */
@@ -104,6 +105,7 @@ export class Tensor {
     this.requiresGrad = init.requiresGrad ?? false;
     this._ownsData = init.ownsData ?? true;
     if (this._ownsData) adopt(data); // see refs.ts: one buffer, counted holders
+    if (!this.isLeaf) track(this); //  the enclosing scope (ag.tidy, Module.forward) frees it unless returned
     this._parents = init.parents ?? [];
     this._backward = init.backward ?? null;
     this._saved = init.saved ?? [];

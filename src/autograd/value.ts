@@ -75,7 +75,8 @@ export class Value {
     const constant = typeof other === 'number';
     const out = new Value(this.data ** o.data, '', constant ? `**${other}` : '**', constant ? [this] : [this, o]);
     out.backwardStep = () => {
-      this.grad += o.data * this.data ** (o.data - 1) * out.grad;
+      // b = 0: y ≡ 1 and ∂y/∂a = 0 (PyTorch's convention), not 0·0⁻¹ = NaN at a = 0
+      this.grad += (o.data === 0 ? 0 : o.data * this.data ** (o.data - 1)) * out.grad;
       if (!constant) o.grad += (this.data === 0 ? 0 : out.data * Math.log(this.data)) * out.grad;
     };
     return out;

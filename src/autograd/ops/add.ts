@@ -16,7 +16,7 @@ export function add(a: Operand, b: Operand): Tensor {
   const [sa, sb] = [shapeOf(a), shapeOf(b)];
   broadcastShapes('add', [sa, sb], '+');
   return record('add', [a, b], ([a, b]) => tf.add(a, b), [
-    (dy) => sumToShape(dy, sa), // ∂y/∂a = 1
-    (dy) => sumToShape(dy, sb), // ∂y/∂b = 1
+    { grad: (dy) => sumToShape(dy, sa) }, // ∂y/∂a = 1
+    { grad: (dy) => sumToShape(dy, sb) }, // ∂y/∂b = 1
   ]);
 }

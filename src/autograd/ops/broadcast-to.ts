@@ -13,5 +13,5 @@ export function broadcastTo(x: Operand, shape: number[]): Tensor {
   const from = shapeOf(x);
   const fits = from.length <= shape.length && sameShape(broadcastShapes('broadcastTo', [from, shape], '->'), shape);
   if (!fits) throw new ShapeError(`broadcastTo: ${fmt(from)} -> ${fmt(shape)}: each dim of the input must be 1 or equal the target's`);
-  return record('broadcastTo', [x], ([a]) => tf.broadcastTo(a, shape), [(dy) => sumToShape(dy, from)]);
+  return record('broadcastTo', [x], ([a]) => tf.broadcastTo(a, shape), [{ grad: (dy) => sumToShape(dy, from) }]);
 }

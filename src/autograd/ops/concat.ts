@@ -22,7 +22,7 @@ export function concat(xs: Operand[], axis = 0): Tensor {
   const rules = shapes.map((s) => {
     const begin = s.map((_, i) => (i === ax ? offset : 0));
     offset += s[ax] as number;
-    return (dy: tf.Tensor) => tf.slice(dy, begin, s);
+    return { grad: (dy: tf.Tensor) => tf.slice(dy, begin, s) };
   });
   return record('concat', xs, (x) => tf.concat(x, ax), rules);
 }

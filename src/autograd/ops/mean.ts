@@ -16,6 +16,6 @@ export function mean(x: Operand, axis?: number | number[], keepDims = false): Te
   const axes = normAxes('mean', axis, shape);
   const n = axes.reduce((p, i) => p * (shape[i] as number), 1);
   return record('mean', [x], ([a]) => tf.mean(a, axes, keepDims), [
-    (dy) => tf.broadcastTo(tf.reshape(tf.div(dy, n), keptShape(shape, axes)), shape),
+    { grad: (dy) => tf.broadcastTo(tf.reshape(tf.div(dy, n), keptShape(shape, axes)), shape) },
   ]);
 }

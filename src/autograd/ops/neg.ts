@@ -8,5 +8,5 @@ import type { Operand, Tensor } from '../tensor';
  * Reference: `torch.neg`. Introduced in notebooks/01-backprop/02-tensors.
  */
 export function neg(x: Operand): Tensor {
-  return record('neg', [x], ([a]) => tf.neg(a), [(dy) => tf.neg(dy)]);
+  return record('neg', [x], ([a]) => tf.neg(a), [{ grad: (dy) => tf.neg(dy) }]);
 }

@@ -21,5 +21,5 @@ export function reshape(x: Operand, shape: number[]): Tensor {
     );
   }
   const to = shape.map((d) => (d === -1 ? size / known : d));
-  return record('reshape', [x], ([a]) => tf.reshape(a, to), [(dy) => tf.reshape(dy, from)]);
+  return record('reshape', [x], ([a]) => tf.reshape(a, to), [{ grad: (dy) => tf.reshape(dy, from) }]);
 }

@@ -26,6 +26,6 @@ export function slice(x: Operand, begin: number[], size?: number[]): Tensor {
     );
   }
   return record('slice', [x], ([a]) => tf.slice(a, b, s), [
-    (dy) => tf.pad(dy, shape.map((d, i) => [b[i] as number, d - (b[i] as number) - (s[i] as number)] as [number, number])),
+    { grad: (dy) => tf.pad(dy, shape.map((d, i) => [b[i] as number, d - (b[i] as number) - (s[i] as number)] as [number, number])) },
   ]);
 }

@@ -14,7 +14,7 @@ export function sub(a: Operand, b: Operand): Tensor {
   const [sa, sb] = [shapeOf(a), shapeOf(b)];
   broadcastShapes('sub', [sa, sb], '-');
   return record('sub', [a, b], ([a, b]) => tf.sub(a, b), [
-    (dy) => sumToShape(dy, sa), //           ∂y/∂a = 1
-    (dy) => sumToShape(tf.neg(dy), sb), //   ∂y/∂b = −1
+    { grad: (dy) => sumToShape(dy, sa) }, //           ∂y/∂a = 1
+    { grad: (dy) => sumToShape(tf.neg(dy), sb) }, //   ∂y/∂b = −1
   ]);
 }

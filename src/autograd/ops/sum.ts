@@ -15,6 +15,6 @@ export function sum(x: Operand, axis?: number | number[], keepDims = false): Ten
   const shape = shapeOf(x);
   const axes = normAxes('sum', axis, shape);
   return record('sum', [x], ([a]) => tf.sum(a, axes, keepDims), [
-    (dy) => tf.broadcastTo(tf.reshape(dy, keptShape(shape, axes)), shape),
+    { grad: (dy) => tf.broadcastTo(tf.reshape(dy, keptShape(shape, axes)), shape) },
   ]);
 }

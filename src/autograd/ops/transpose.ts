@@ -17,5 +17,5 @@ export function transpose(x: Operand, perm?: number[]): Tensor {
   if (!isPerm) throw new ShapeError(`transpose: ${fmt(shape)} with perm ${fmt(p)}: perm must list each axis 0..${shape.length - 1} once`);
   const inv: number[] = [];
   p.forEach((axis, i) => (inv[axis] = i));
-  return record('transpose', [x], ([a]) => tf.transpose(a, p), [(dy) => tf.transpose(dy, inv)]);
+  return record('transpose', [x], ([a]) => tf.transpose(a, p), [{ grad: (dy) => tf.transpose(dy, inv) }]);
 }

@@ -7,6 +7,7 @@
 import { tf } from '../../backend/tf';
 import { slice } from '../../autograd/ops';
 import { fmt, ShapeError } from '../../autograd/shape';
+import { scoped } from '../../autograd/scope';
 import { Tensor, type Operand } from '../../autograd/tensor';
 import { crossEntropy, type CrossEntropyOptions, type Targets } from './cross-entropy';
 
@@ -40,6 +41,11 @@ export interface SequenceCrossEntropyOptions extends CrossEntropyOptions {
  * nanoGPT and Hugging Face's `ForCausalLMLoss`. Introduced in notebooks/01-backprop/06-losses.
  */
 export function sequenceCrossEntropy(logits: Operand, targets: Targets, options: SequenceCrossEntropyOptions = {}): Tensor {
+  // A scope: when crossEntropy rejects an option or a target, what was made here is freed.
+  return scoped(() => sequenceLoss(logits, targets, options), 'sequenceCrossEntropy').result;
+}
+
+function sequenceLoss(logits: Operand, targets: Targets, options: SequenceCrossEntropyOptions): Tensor {
   const { shift = false, ...rest } = options;
   if (typeof shift !== 'boolean') throw new Error(`sequenceCrossEntropy: shift must be true or false, got ${String(shift)}`);
   const sz = typeof logits === 'number' ? [] : logits.shape.slice();
