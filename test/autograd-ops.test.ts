@@ -9,6 +9,7 @@ import { strict as assert } from 'assert';
 import * as gl from '../src';
 import * as ag from '../src/autograd';
 import { tf } from '../src/backend/tf';
+import * as nn from '../src/nn';
 import { decode, needTorch, runTorch, type TorchRun } from './helpers/torch';
 
 type Kind = 'normal' | 'positive' | 'away' | 'distinct' | 'big' | 'int' | 'bool';
@@ -275,6 +276,35 @@ const CASES: Case[] = [
     ours: (x) => ag.layerNorm(x),
     tfjs: (x) => tfLayerNorm(x),
     torch: 'F.layer_norm(x0, (5,), eps=1e-5)',
+  },
+  // Every combination of the optional inputs: an absent weight must not shift the bias into its place.
+  {
+    name: 'layerNorm [4,6] with weight, no bias',
+    inputs: [{ shape: [4, 6] }, { shape: [6] }],
+    ours: (x, w) => ag.layerNorm(x, w),
+    tfjs: (x, w) => tfLayerNorm(x, w),
+    torch: 'F.layer_norm(x0, (6,), x1, None, eps=1e-5)',
+  },
+  {
+    name: 'layerNorm [4,6] with bias, no weight',
+    inputs: [{ shape: [4, 6] }, { shape: [6] }],
+    ours: (x, b) => ag.layerNorm(x, null, b),
+    tfjs: (x, b) => tfLayerNorm(x, undefined, b),
+    torch: 'F.layer_norm(x0, (6,), None, x1, eps=1e-5)',
+  },
+  {
+    name: 'linear [2,3,4] with weight [4,5] and bias',
+    inputs: [{ shape: [2, 3, 4] }, { shape: [4, 5] }, { shape: [5] }],
+    ours: (x, w, b) => nn.linear(x, w, b),
+    tfjs: (x, w, b) => tf.add(tf.matMul(tf.reshape(x, [6, 4]), w).reshape([2, 3, 5]), b),
+    torch: 'F.linear(x0, x1.t(), x2)',
+  },
+  {
+    name: 'linear [3,4] without bias',
+    inputs: [{ shape: [3, 4] }, { shape: [4, 5] }],
+    ours: (x, w) => nn.linear(x, w),
+    tfjs: (x, w) => tf.matMul(x, w),
+    torch: 'F.linear(x0, x1.t())',
   },
   {
     name: 'rmsNorm [4,6] with weight',
