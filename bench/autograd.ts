@@ -4,6 +4,7 @@
  * same initial weights, timed (median after warm-up) for:
  *   - gradlab's engine (gl.ag + gl.nn) on wasm, and on cpu;
  *   - tfjs's own `tf.variableGrads` + `tf.train.sgd` on the same backend (the reference);
+ *   - the same step written by hand in tfjs kernels, explicit transposes (the floor);
  *   - PyTorch on this machine (a Python child, 2 threads and 1 thread).
  * Every step reads the loss back (`await loss.item()` / `loss.item()`), so each
  * time covers a complete step. gradlab's and tfjs's steps alternate (A B A B …),
@@ -131,12 +132,60 @@ function tfjsRunner(p: Problem): Runner {
   };
 }
 
-/** Build both runners on the current backend, time them interleaved, free them. */
-async function compare(p: Problem, warmup: number, timed: number): Promise<{ ours: { ms: number; losses: number[] }; tfjs: { ms: number; losses: number[] } }> {
-  const runners = { tfjs: tfjsRunner(p), gradlab: gradlabRunner(p) };
+/**
+ * The practical floor of the backend: the same step written by hand in tfjs
+ * kernels (forward, the cross-entropy gradient `(softmax(z) − onehot)/B`, each
+ * layer's `dW = hᵀ dz`, `db = Σ dz`, `dh = dz Wᵀ`, the ReLU mask, the update),
+ * with the transposes materialised (`tf.transpose`) as wasm's fast matmul path
+ * needs. No graph, no bookkeeping: what any engine on this backend must at least do.
+ */
+function handRunner(p: Problem): Runner {
+  let params = p.weights.flatMap((w, i) => [tf.tensor(w.W, [SIZES[i]!, SIZES[i + 1]!]), tf.tensor(w.b, [SIZES[i + 1]!])]);
+  const x = tf.tensor(p.x, [BATCH, SIZES[0]!]);
+  const onehot = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor(p.y, [BATCH], 'int32'), SIZES.at(-1)!), 'float32'));
+  const L = SIZES.length - 1;
+  return {
+    step: async () => {
+      const [loss, ...next] = tf.tidy(() => {
+        const hs: tf.Tensor[] = [x];
+        const zs: tf.Tensor[] = [];
+        for (let i = 0; i < L; i++) {
+          zs.push(tf.add(tf.matMul(hs[i]!, params[2 * i]!), params[2 * i + 1]!)); //           z = h W + b
+          if (i < L - 1) hs.push(tf.relu(zs[i]!));
+        }
+        const z = zs[L - 1]!;
+        const value = tf.mean(tf.sub(tf.logSumExp(z, 1), tf.sum(tf.mul(z, onehot), 1))); //     mean(lse − z_y)
+        let dz = tf.div(tf.sub(tf.softmax(z), onehot), BATCH); //                              ∂L/∂z
+        const updated: tf.Tensor[] = new Array(2 * L);
+        for (let i = L - 1; i >= 0; i--) {
+          const [W, b] = [params[2 * i]!, params[2 * i + 1]!];
+          updated[2 * i] = tf.sub(W, tf.mul(tf.matMul(tf.transpose(hs[i]!), dz), LR)); //      W − lr·hᵀ dz
+          updated[2 * i + 1] = tf.sub(b, tf.mul(tf.sum(dz, 0), LR)); //                        b − lr·Σ dz
+          if (i > 0) dz = tf.mul(tf.matMul(dz, tf.transpose(W)), tf.step(zs[i - 1]!)); //     (dz Wᵀ)·[z > 0]
+        }
+        return [value, ...updated];
+      });
+      tf.dispose(params);
+      params = next;
+      const v = (await loss!.data())[0]!;
+      loss!.dispose();
+      return v;
+    },
+    dispose: () => tf.dispose([x, onehot, ...params]),
+  };
+}
+
+interface Timed {
+  ms: number;
+  losses: number[];
+}
+
+/** Build the runners on the current backend, time them interleaved, free them. */
+async function compare(p: Problem, warmup: number, timed: number): Promise<{ ours: Timed; tfjs: Timed; hand: Timed }> {
+  const runners = { tfjs: tfjsRunner(p), gradlab: gradlabRunner(p), hand: handRunner(p) };
   try {
     const r = await interleave(runners, warmup, timed);
-    return { ours: r.gradlab!, tfjs: r.tfjs! };
+    return { ours: r.gradlab!, tfjs: r.tfjs!, hand: r.hand! };
   } finally {
     Object.values(runners).forEach((r) => r.dispose());
   }
@@ -236,11 +285,15 @@ export async function benchAutograd(): Promise<BenchResult[]> {
     ratio: value / refValue,
   });
 
-  const { ours: oursWasm, tfjs: tfjsWasm } = await compare(problem, warmup, timed);
+  const { ours: oursWasm, tfjs: tfjsWasm, hand: handWasm } = await compare(problem, warmup, timed);
   const tfjsRef = `tfjs tf.variableGrads + tf.train.sgd on wasm, same run`;
+  const handRef = 'the step written by hand in tfjs kernels on wasm (the floor), same run';
   results.push(step(`tfjs variableGrads + sgd, wasm (${info.device})`, tfjsWasm.ms, tfjsRef, tfjsWasm.ms));
   results.push(step('gradlab gl.ag + gl.nn, wasm', oursWasm.ms, tfjsRef, tfjsWasm.ms));
+  results.push(step('hand-written tfjs step, wasm', handWasm.ms, tfjsRef, tfjsWasm.ms));
+  results.push(step('gradlab gl.ag + gl.nn vs the hand-written floor, wasm', oursWasm.ms, handRef, handWasm.ms));
   const lossGap = Math.max(...oursWasm.losses.map((l, i) => Math.abs(l - tfjsWasm.losses[i]!)));
+  const handGap = Math.max(...oursWasm.losses.map((l, i) => Math.abs(l - handWasm.losses[i]!)));
 
   const torch = torchSteps(problem, warmup, timed);
   if (torch) {
@@ -255,12 +308,15 @@ export async function benchAutograd(): Promise<BenchResult[]> {
   }
 
   await gl.init({ backend: 'cpu' });
-  const { ours: oursCpu, tfjs: tfjsCpu } = await compare(problem, 2, 10); // the cpu backend is ~30x slower: fewer steps
+  const { ours: oursCpu, tfjs: tfjsCpu, hand: handCpu } = await compare(problem, 2, 10); // the cpu backend is ~30x slower: fewer steps
   const cpuRef = 'tfjs tf.variableGrads + tf.train.sgd on cpu, same run';
   results.push(step('tfjs variableGrads + sgd, cpu', tfjsCpu.ms, cpuRef, tfjsCpu.ms));
   results.push(step('gradlab gl.ag + gl.nn, cpu', oursCpu.ms, cpuRef, tfjsCpu.ms));
+  results.push(step('gradlab gl.ag + gl.nn vs the hand-written floor, cpu', oursCpu.ms, 'the hand-written step on cpu, same run', handCpu.ms));
 
   console.log(`  gradlab is ${(tfjsWasm.ms / oursWasm.ms).toFixed(2)}x faster than tfjs's own path on wasm (target >= 3x), ${(tfjsCpu.ms / oursCpu.ms).toFixed(2)}x on cpu`);
+  console.log(`  gradlab's step is ${(oursWasm.ms / handWasm.ms).toFixed(2)}x the hand-written floor on wasm (target <= 1.25x); ` +
+    `largest |loss difference| to the hand-written step ${handGap.toExponential(2)}`);
   console.log(`  largest |loss difference| over ${warmup + timed} steps: gradlab vs tfjs on wasm ${lossGap.toExponential(2)}; every step left tf.memory().numTensors unchanged`);
   return results;
 }
