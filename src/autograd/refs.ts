@@ -11,7 +11,7 @@
  */
 import type { tf } from '../backend/tf';
 
-const refs = new Map<tf.Tensor, number>();
+const refs = new WeakMap<tf.Tensor, number>(); // weak: a tensor tfjs freed (tf.tidy) and nobody holds goes with it
 
 /** @internal Take a reference to `t`: the first makes it gradlab's (created or handed over), later ones share it. */
 export function adopt<T extends tf.Tensor>(t: T): T {
@@ -40,4 +40,10 @@ export function drop(t: tf.Tensor): void {
 /** @internal Whether gradlab owns `t` (it was adopted and not yet freed). */
 export function isOwned(t: tf.Tensor): boolean {
   return refs.has(t);
+}
+
+/** @internal Free `t` now, whoever else holds it (a leaf's `dispose()`: yours, so it goes when you say). */
+export function free(t: tf.Tensor): void {
+  refs.delete(t);
+  t.dispose();
 }

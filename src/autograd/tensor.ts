@@ -8,7 +8,8 @@
  * computed it ends, unless the scope returns it; backward keeps only what each
  * op saved, until backward has used it.**
  * - **Leaves** (`tensor()`, `param()`) own their data and their `grad`; they live
- *   until you call `leaf.dispose()`. Parameters are leaves.
+ *   until you call `leaf.dispose()`, which frees them at once (a graph that
+ *   saved one can then no longer backward through it). Parameters are leaves.
  * - **Scopes** are `ag.tidy(fn)` and every `Module.forward`. A tensor computed
  *   inside one and not returned gives up its value when the scope ends (reading
  *   it then throws, saying so); at the top level of a notebook no scope ends, so
@@ -34,7 +35,7 @@
  */
 import { tf } from '../backend/tf';
 import { backward as runBackward, disposeGraph, freeNode } from './backward';
-import { adopt, drop } from './refs';
+import { adopt, drop, free } from './refs';
 import { track } from './scope';
 import { fmt } from './shape';
 
@@ -185,13 +186,13 @@ export class Tensor {
   }
 
   /**
-   * Free this tensor. A leaf frees its data and grad. A computed tensor frees
+   * Free this tensor. A leaf frees its data and grad at once. A computed tensor frees
    * itself and every intermediate it was computed from (never leaves, never
    * borrowed tfjs tensors). Safe to call twice.
    */
   dispose(): void {
     if (this.isLeaf) {
-      if (this._ownsData && this._data) drop(this._data); // a graph that saved it keeps it until backward
+      if (this._ownsData && this._data) free(this._data); // yours: it goes now, even if a graph saved it
       this.grad?.dispose();
       this.grad = null;
       this._data = null;
