@@ -131,6 +131,18 @@ for (const backend of ['cpu', 'wasm'] as const) {
         z.dispose();
       });
 
+      it("a leaf's dispose() frees it at once, even when a graph that was never freed saved it", () => {
+        const before = tf.memory().numTensors;
+        const w = ag.param([[1, 2]]);
+        const x = ag.tensor([[3], [4]]);
+        tf.tidy(() => {
+          ag.matmul(w, x); // saves both; the node is dropped without dispose (tf.tidy frees its output)
+        });
+        w.dispose();
+        x.dispose();
+        assert.equal(tf.memory().numTensors, before);
+      });
+
       it('names a borrowed tfjs tensor disposed before backward', () => {
         const w = ag.param([1, 2]);
         const t = tf.tensor([3, 4]);
