@@ -1,5 +1,5 @@
 /**
- * `npm run doctor [-- --json] [-- --skip=backends,kernel]`: what stands between
+ * `npm run doctor [-- --json] [-- --skip=backends,kernel]` (kernel/doctor-start.cjs): what stands between
  * this checkout and a working notebook, each problem with the command that fixes it.
  *
  * It answers the two questions learners ask most about a TypeScript kernel:
@@ -439,7 +439,7 @@ export function checkKernel(root: string, env: NodeJS.ProcessEnv): Check[] {
       out.push({
         section: S, mark: 'fail', title: `${who} ${py} and ${does} NOT list the gradlab kernel`,
         detail: [`it looks in: ${p.kernelDirs.join(', ')}`],
-        fix: `npm run kernel:install -- --python=${sh(p.executable!)}`,
+        fix: installPick && sameEnvironment(p, installPick) ? 'npm run kernel:install' : `npm run kernel:install -- --python=${sh(p.executable!)}`,
       });
     } else if (broken.has(path.resolve(seen))) {
       out.push({ section: S, mark: 'fail', title: `${who} ${py} and ${lists} the BROKEN kernelspec in ${seen}`, fix: reinstallCommand(seen, pythons) });
@@ -666,7 +666,8 @@ the command that fixes each problem.
   --skip=backends,kernel  leave out the backend probes and/or starting a kernel
 Exit status: 0 nothing is broken, 1 something is (a ✗ line), 2 bad usage.`;
 
-async function main(argv: string[]): Promise<number> {
+/** The command line; resolves with the exit status (kernel/doctor-start.cjs calls it). */
+export async function main(argv: string[]): Promise<number> {
   const i = argv.indexOf('--probe-backend');
   if (i >= 0) {
     process.stdout.write(JSON.stringify(await loadStep(argv[i + 1] as BackendStep)) + '\n');
