@@ -64,6 +64,7 @@ export interface DoctorOptions {
 const ROOT = path.resolve(__dirname, '..', '..');
 /** The backends in `gl.init()`'s auto order, as the doctor names them. */
 export const BACKEND_STEPS = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** One backend as the doctor probes it (`tensorflow-gpu` is tfjs-node-gpu, `tensorflow` tfjs-node on CPU). */
 export type BackendStep = (typeof BACKEND_STEPS)[number];
 
 // ---------------------------------------------------------------- helpers
@@ -130,6 +131,7 @@ function sh(word: string): string {
 
 // ---------------------------------------------------------------- Node and the build
 
+/** This Node against package.json's `engines.node`. */
 export function checkNode(root: string): Check {
   const need = requiredNodeMajor(root);
   const have = nodeMajor(process.version);
@@ -160,6 +162,7 @@ export function staleOutputs(root: string): string[] {
   return stale;
 }
 
+/** dist/ present and newer than src/ and kernel/ ({@link staleOutputs}); the npm packages the kernel needs. */
 export function checkBuild(root: string): Check[] {
   const out: Check[] = [];
   const needed = ['dist/kernel/kernel.js', 'dist/src/index.js', 'dist/src/index.d.ts'];
@@ -245,6 +248,7 @@ export interface JupyterCommand {
   python: string | null;
 }
 
+/** `jupyter`, `jupyter-lab`, `jupyter-notebook` as PATH finds them, each with the Python its `#!` line names. */
 export function jupyterCommands(env: NodeJS.ProcessEnv): JupyterCommand[] {
   const out: JupyterCommand[] = [];
   for (const name of ['jupyter', 'jupyter-lab', 'jupyter-notebook']) {
@@ -362,6 +366,11 @@ export function reinstallCommand(specDir: string, pythons: JupyterPython[]): str
 
 // ---------------------------------------------------------------- the kernel registration checks
 
+/**
+ * The kernel registration: every gradlab kernelspec any Jupyter here would find (and whether it
+ * runs), each Jupyter on PATH with its Python and whether it lists the kernel, and the Python
+ * `npm run kernel:install` would pick against the one the Jupyter on PATH runs.
+ */
 export function checkKernel(root: string, env: NodeJS.ProcessEnv): Check[] {
   const S = 'Kernel registration';
   const out: Check[] = [];
@@ -493,6 +502,7 @@ export function checkKernel(root: string, env: NodeJS.ProcessEnv): Check[] {
 
 // ---------------------------------------------------------------- a real kernel
 
+/** Start this checkout's kernel in a temporary folder outside it and import gradlab there (kernel/resolve.ts). */
 export async function checkKernelRuns(env: NodeJS.ProcessEnv): Promise<Check> {
   const S = 'Kernel';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-doctor-'));
@@ -589,6 +599,7 @@ function backendFix(p: BackendProbe): { mark: Mark; fix?: string } {
   }
 }
 
+/** One line per probed backend, what `gl.init()` picks (auto order, hardware GPUs only), and a `GRADLAB_BACKEND` that overrides it. */
 export function checkBackends(probes: BackendProbe[], env: NodeJS.ProcessEnv): Check[] {
   const S = 'Backends';
   const out: Check[] = [];
@@ -657,6 +668,7 @@ export function formatReport(r: DoctorReport): string {
   return lines.join('\n') + '\n';
 }
 
+/** The `--help` text. */
 export const USAGE = `Usage: npm run doctor [-- --json] [-- --skip=backends,kernel]
 
 Checks Node, the build, the kernel registration (where, for which Jupyter and
