@@ -22,6 +22,7 @@ import { createConverter, type Converter, type Diagnostic } from 'tslab/dist/con
 import { createExecutor, type ConverterSet, type Executor } from 'tslab/dist/executor';
 import { printQuickInfo } from 'tslab/dist/inspect';
 import { diagnosticsError, exceptionError, internalError, type CellError } from './errors';
+import { installFallbacks } from './resolve';
 import { codePointToIndex, indexToCodePoint } from './syntax';
 
 /** How a cell ended. `hasValue` is false when the last expression was undefined (or absent). */
@@ -41,8 +42,13 @@ export class TypeScriptSession {
   private result: { has: boolean; value?: unknown } = { has: false };
   private thrown: unknown[] = [];
 
-  /** Builds the type checker now (about 2 s); modules resolve from `rootDir`. */
+  /**
+   * Builds the type checker now (about 2 s); modules resolve from `rootDir`
+   * (the type checker: from the process's working directory), and `gradlab`
+   * and TensorFlow.js fall back to the kernel's own copies (kernel/resolve.ts).
+   */
   constructor(rootDir: string = process.cwd()) {
+    installFallbacks();
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     const converters: ConverterSet = {
