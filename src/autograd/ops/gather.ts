@@ -1,16 +1,8 @@
 import { tf } from '../../backend/tf';
+import { readIfSync } from '../read';
 import { record } from '../record';
 import { fmt, ShapeError } from '../shape';
 import { lift, shapeOf, Tensor, type Operand } from '../tensor';
-
-/** `t`'s values where the backend can read synchronously (cpu, wasm, tensorflow), else null (webgpu). */
-function readIfSync(t: tf.Tensor): tf.TypedArray | null {
-  try {
-    return t.dataSync() as tf.TypedArray;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Embedding lookup: rows of `table` picked by integer `indices` (any shape):

@@ -4,6 +4,7 @@
  * Introduced in notebooks/01-backprop/06-losses.
  */
 import { tf } from '../../backend/tf';
+import { readIfSync } from '../../autograd/read';
 import { record } from '../../autograd/record';
 import { fmt, sameShape, ShapeError } from '../../autograd/shape';
 import { Tensor, type Operand } from '../../autograd/tensor';
@@ -137,7 +138,8 @@ export function targetNode(targets: Targets, lead: number[], logitsShape: number
 
 /** @internal Throw, naming the first bad target and its position, unless every target is in [0, C) or ignoreIndex. */
 export function checkRange(y: Tensor | tf.Tensor, C: number, ignoreIndex: number, logitsShape: number[], who = 'crossEntropy'): void {
-  const v = (y instanceof Tensor ? y.data : y).dataSync();
+  const v = readIfSync(y instanceof Tensor ? y.data : y);
+  if (v === null) return; // targets on a device that reads back only asynchronously (webgpu): not checked
   for (let i = 0; i < v.length; i++) {
     const c = v[i] as number;
     if ((c < 0 || c >= C) && c !== ignoreIndex) {
