@@ -6,10 +6,10 @@
  * whole step and checks that it leaves tf.memory().numTensors unchanged.
  */
 import { strict as assert } from 'assert';
-import * as gl from '../src';
 import * as ag from '../src/autograd';
 import { tf } from '../src/backend/tf';
 import { decode, needTorch, runTorch, type TorchRun } from './helpers/torch';
+import { useBackend } from './helpers/backend';
 
 type Kind = 'normal' | 'positive' | 'away' | 'distinct' | 'big' | 'int' | 'bool';
 interface Spec {
@@ -424,7 +424,7 @@ describe('autograd ops: gradients against gradcheck, tf.grads and PyTorch', func
   let torch: TorchRun<Record<string, TorchOut>> | undefined;
 
   before(async () => {
-    await gl.init({ backend: 'cpu' });
+    await useBackend('cpu');
     for (const c of CASES) {
       const inputs = c.inputs.map(generate);
       const shape = ag.noGrad(() => {
@@ -447,7 +447,7 @@ describe('autograd ops: gradients against gradcheck, tf.grads and PyTorch', func
   for (const backend of ['cpu', 'wasm'] as const) {
     describe(`on ${backend}`, () => {
       before(async () => {
-        await gl.init({ backend });
+        await useBackend(backend);
       });
 
       for (const c of CASES) {
