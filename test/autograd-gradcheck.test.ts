@@ -6,9 +6,12 @@
  * (in a child process, where Dawn loads).
  */
 import { strict as assert } from 'assert';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import * as ag from '../src/autograd';
 import { tf } from '../src/backend/tf';
 import { suiteBackends, useBackend, webgpuSuite } from './helpers/backend';
+import { ROOT } from './helpers/child';
 
 /** y = x² with a rule we choose: the right one (2x) or a wrong one. */
 const square = (wrongBy: number) => (x: ag.Tensor) =>
@@ -173,3 +176,16 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
 }
 
 webgpuSuite(__filename, 'gradcheck');
+
+describe('the test helper useBackend', () => {
+  it('fails loudly, naming both backends and GRADLAB_BACKEND, when the environment overrides the suite\'s backend', () => {
+    const helper = path.join(ROOT, 'dist', 'test', 'helpers', 'backend.js');
+    const r = spawnSync(
+      process.execPath,
+      ['-e', `require(${JSON.stringify(helper)}).useBackend('wasm').then(() => console.log('no error'), (e) => console.log('ERR ' + e.message))`],
+      { cwd: ROOT, env: { ...process.env, GRADLAB_BACKEND: 'cpu' }, encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout.trim(), /^ERR this suite runs on 'wasm', but the active backend is 'cpu' because GRADLAB_BACKEND=cpu overrides gl\.init\(\{ backend \}\); unset GRADLAB_BACKEND to run the tests\n/);
+  });
+});
