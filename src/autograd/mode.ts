@@ -239,7 +239,7 @@ export function pendingDebugChecks(): number {
  * loss.backward();
  * await checkDebug();              // throws: debug: log produced a non-finite output [4,3]: NaN at [2,1]; ...
  *
- * Reference: `torch.autograd.set_detect_anomaly`. Introduced in notebooks/01-backprop/04-stability.
+ * Reference: `torch.autograd.set_detect_anomaly`. Debug mode is introduced in notebooks/01-backprop/04-stability.
  */
 export async function checkDebug(): Promise<void> {
   const items = queue.splice(0);
@@ -275,7 +275,7 @@ export async function checkDebug(): Promise<void> {
  * @example
  * await debugRun(() => { const y = exp(log(x)); y.dispose(); });   // debug: log produced a non-finite output ...
  *
- * Reference: `torch.autograd.detect_anomaly()` (the context manager). Introduced in notebooks/01-backprop/04-stability.
+ * Reference: `torch.autograd.detect_anomaly()` (the context manager). Debug mode is introduced in notebooks/01-backprop/04-stability.
  */
 export async function debugRun<T>(fn: () => T | Promise<T>): Promise<T> {
   const before = setDebug(true);
