@@ -3,9 +3,9 @@
  * with measurePeakBytes on a deep MLP, on cpu and on wasm.
  */
 import { strict as assert } from 'assert';
-import * as gl from '../src';
 import * as ag from '../src/autograd';
 import { tf } from '../src/backend/tf';
+import { useBackend } from './helpers/backend';
 
 const gradOf = (t: ag.Tensor) => t.grad as tf.Tensor;
 const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] as number);
@@ -13,7 +13,7 @@ const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(t
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`checkpoint on ${backend}`, () => {
     before(async () => {
-      await gl.init({ backend });
+      await useBackend(backend);
     });
 
     it('lowers peak tensor bytes of a 16-layer, 256-wide MLP step and leaves the gradients unchanged', async () => {

@@ -5,23 +5,25 @@
  * and a leak-free MLP training step. Each suite runs on cpu and on wasm.
  */
 import { strict as assert } from 'assert';
-import * as gl from '../src';
 import * as ag from '../src/autograd';
 import { tf } from '../src/backend/tf';
+import { debugCheckGradient, debugCheckOutput, isDeferred, setDebugDeferral, type DebugInput } from '../src/autograd/mode';
+import { suiteBackends, useBackend, webgpuSuite } from './helpers/backend';
 
-const values = (t: tf.Tensor | null) => Array.from((t as tf.Tensor).dataSync());
+/** A tensor's values, read back asynchronously (webgpu cannot read back synchronously). */
+const values = async (t: tf.Tensor | null) => Array.from(await (t as tf.Tensor).data());
 
 /** A leaf with requiresGrad from nested numbers. */
 const p = (v: tf.Tensor | tf.TensorLike, label = '') => ag.param(v, { label });
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of suiteBackends(['cpu', 'wasm'])) {
   describe(`autograd engine on ${backend}`, () => {
     before(async () => {
-      await gl.init({ backend });
+      await useBackend(backend);
     });
 
     describe('gradient accumulation', () => {
-      it('sums gradients over two backward calls into 2x the single-call gradient', () => {
+      it('sums gradients over two backward calls into 2x the single-call gradient', async () => {
         const x = ag.tensor([[1, 2], [3, 4]]);
         const w = p([[0.5], [-1]]);
         const step = () => {
@@ -30,35 +32,35 @@ for (const backend of ['cpu', 'wasm'] as const) {
           loss.dispose();
         };
         step();
-        assert.deepEqual(values(w.grad), [4, 6]);
+        assert.deepEqual(await values(w.grad), [4, 6]);
         step();
-        assert.deepEqual(values(w.grad), [8, 12]);
+        assert.deepEqual(await values(w.grad), [8, 12]);
         ag.zeroGrad([w]);
         x.dispose();
         w.dispose();
       });
 
-      it('accumulates through retainGraph on the same graph', () => {
+      it('accumulates through retainGraph on the same graph', async () => {
         const w = p([3]);
         const loss = ag.sum(ag.mul(w, w)); // ∂(w²)/∂w = 2w = 6
         loss.backward(undefined, { retainGraph: true });
         loss.backward();
-        assert.deepEqual(values(w.grad), [12]);
+        assert.deepEqual(await values(w.grad), [12]);
         loss.dispose();
         w.dispose();
       });
 
-      it('adds both paths where a tensor fans out (x*x + x)', () => {
+      it('adds both paths where a tensor fans out (x*x + x)', async () => {
         const x = p([3]);
         const y = ag.add(ag.mul(x, x), x); // y = x² + x = 12, ∂y/∂x = 2x + 1 = 7
         y.backward();
-        assert.deepEqual(values(y.data), [12]);
-        assert.deepEqual(values(x.grad), [7]);
+        assert.deepEqual(await values(y.data), [12]);
+        assert.deepEqual(await values(x.grad), [7]);
         y.dispose();
         x.dispose();
       });
 
-      it('zeroGrad frees the gradients and sets them to null', () => {
+      it('zeroGrad frees the gradients and sets them to null', async () => {
         const w = p([1, 2, 3]);
         const loss = ag.sum(ag.exp(w));
         loss.backward();
@@ -71,19 +73,19 @@ for (const backend of ['cpu', 'wasm'] as const) {
         w.dispose();
       });
 
-      it('keeps leaf gradients alive when the step runs inside tf.tidy', () => {
+      it('keeps leaf gradients alive when the step runs inside tf.tidy', async () => {
         const w = p([1, 2]);
         tf.tidy(() => {
           const loss = ag.sum(ag.mul(w, 3));
           loss.backward();
         });
-        assert.deepEqual(values(w.grad), [3, 3]);
+        assert.deepEqual(await values(w.grad), [3, 3]);
         w.dispose();
       });
     });
 
     describe('noGrad', () => {
-      it('records nothing: results need no grad, save nothing, and backward refuses them', () => {
+      it('records nothing: results need no grad, save nothing, and backward refuses them', async () => {
         const w = p([[1, 2, 3]]);
         const y = ag.noGrad(() => ag.layerNorm(ag.tanh(w)));
         assert.equal(y.requiresGrad, false);
@@ -94,7 +96,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         w.dispose();
       });
 
-      it('restores recording after fn throws', () => {
+      it('restores recording after fn throws', async () => {
         assert.throws(() =>
           ag.noGrad(() => {
             throw new Error('boom');
@@ -105,7 +107,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     describe('lifetimes', () => {
-      it('frees intermediates in backward and says so when one is read', () => {
+      it('frees intermediates in backward and says so when one is read', async () => {
         const w = p([[1, -2]], 'w');
         const h = ag.relu(w);
         const loss = ag.sum(h);
@@ -117,7 +119,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         w.dispose();
       });
 
-      it('refuses a second backward without retainGraph and names the fix', () => {
+      it('refuses a second backward without retainGraph and names the fix', async () => {
         const w = p([1, 2]);
         const loss = ag.sum(ag.exp(w));
         loss.backward();
@@ -126,7 +128,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         w.dispose();
       });
 
-      it('refuses to backward through a graph another backward freed', () => {
+      it('refuses to backward through a graph another backward freed', async () => {
         const w = p([1, 2]);
         const h = ag.exp(w);
         const a = ag.sum(h);
@@ -138,7 +140,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         w.dispose();
       });
 
-      it('dispose() of an evaluation result frees its whole graph but no leaves and no borrowed tensors', () => {
+      it('dispose() of an evaluation result frees its whole graph but no leaves and no borrowed tensors', async () => {
         const w = p([[0.5, -1], [2, 1]]);
         const borrowed = tf.tensor([[1, 1]]);
         const start = tf.memory().numTensors;
@@ -152,7 +154,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         w.dispose();
       });
 
-      it('detach() gives a leaf that outlives the freed graph', () => {
+      it('detach() gives a leaf that outlives the freed graph', async () => {
         const w = p([1, 2]);
         const h = ag.mul(w, 2);
         const kept = h.detach();
@@ -160,17 +162,17 @@ for (const backend of ['cpu', 'wasm'] as const) {
         loss.backward();
         loss.dispose();
         assert.equal(kept.requiresGrad, false);
-        assert.deepEqual(values(kept.data), [2, 4]);
+        assert.deepEqual(await values(kept.data), [2, 4]);
         kept.dispose();
         w.dispose();
       });
 
-      it('assign() replaces a leaf and frees the old data', () => {
+      it('assign() replaces a leaf and frees the old data', async () => {
         const w = p([1, 2]);
         const before = tf.memory().numTensors;
         w.assign(tf.tensor([3, 4]));
         assert.equal(tf.memory().numTensors, before);
-        assert.deepEqual(values(w.data), [3, 4]);
+        assert.deepEqual(await values(w.data), [3, 4]);
         assert.throws(() => w.assign(tf.tensor([1, 2, 3])), /assign: leaf \[2\] \(float32\) cannot take a float32 \[3\]/);
         w.dispose();
       });
@@ -205,7 +207,13 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     describe('shape errors', () => {
-      const z = (...shape: number[]) => ag.tensor(tf.zeros(shape));
+      /** Operands made by z() in a case, freed after it: every other tensor must be freed by the op. */
+      const made: ag.Tensor[] = [];
+      const z = (...shape: number[]) => {
+        const t = ag.tensor(tf.zeros(shape));
+        made.push(t);
+        return t;
+      };
       const cases: [string, () => unknown, RegExp][] = [
         ['matmul with differing inner dims', () => ag.matmul(z(32, 784), z(256, 256)), /^matmul: \[32,784\] x \[256,256\]: inner dims 784 and 256 differ$/],
         ['matmul of a vector', () => ag.matmul(z(5), z(5, 3)), /^matmul: \[5\] x \[5,3\]: both operands need rank >= 2/],
@@ -223,19 +231,19 @@ for (const backend of ['cpu', 'wasm'] as const) {
         ['where with a float condition', () => ag.where(z(2), z(2), z(2)), /^where: condition \[2\] must be a bool tensor, got float32$/],
       ];
       for (const [name, fn, message] of cases) {
-        it(`names the op, the shapes and what was expected: ${name}`, () => {
+        it(`names the op, the shapes and what was expected: ${name}`, async () => {
           const start = tf.memory().numTensors;
           assert.throws(fn, (e: Error) => {
             assert.equal(e.name, 'ShapeError');
             assert.match(e.message, message);
             return true;
           });
-          // the operands made by z() are the only tensors left
-          assert.ok(tf.memory().numTensors - start <= 3);
+          made.splice(0).forEach((t) => t.dispose());
+          assert.equal(tf.memory().numTensors, start, 'the op left tensors behind when it threw');
         });
       }
 
-      it('asks for the output gradient when backward starts from a non-scalar', () => {
+      it('asks for the output gradient when backward starts from a non-scalar', async () => {
         const w = p([1, 2]);
         const y = ag.exp(w);
         assert.throws(() => y.backward(), /backward: exp \[2\] is not a scalar; pass the gradient of the loss with respect to it: backward\(dy\)/);
@@ -245,44 +253,163 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     describe('debug mode', () => {
-      afterEach(() => ag.setDebug(false));
+      afterEach(async () => {
+        ag.setDebug(false);
+        setDebugDeferral('auto');
+        await ag.checkDebug().catch(() => undefined); // a failed test may leave checks queued
+      });
 
-      it('names the first op that produced NaN, its shapes and that its input was finite', () => {
+      /**
+       * Run fn in debug mode and return the error it reports: thrown at the op on a backend that
+       * reads back synchronously, by checkDebug() at the end of debugRun on one that cannot (webgpu).
+       */
+      const debugError = async (fn: () => unknown): Promise<Error | null> => {
+        try {
+          await ag.debugRun(fn);
+        } catch (e) {
+          return e as Error;
+        }
+        return null;
+      };
+
+      it('names the first op that produced NaN, its shapes and that its input was finite', async () => {
         const x = p([1, -1, 2], 'x');
         const start = tf.memory().numTensors;
-        ag.setDebug(true);
-        assert.throws(
-          () => ag.exp(ag.log(x)),
-          /^Error: debug: log produced a non-finite output \[3\]: NaN at \[1\]; input 0 \(leaf 'x' \[3\]\) was finite$/,
-        );
+        const e = await debugError(() => ag.exp(ag.log(x)).dispose());
+        assert.match(String(e), /^Error: debug: log produced a non-finite output \[3\]: NaN at \[1\]; input 0 \(leaf 'x' \[3\]\) was finite$/);
         assert.equal(tf.memory().numTensors, start);
         x.dispose();
       });
 
-      it('says when an input was already non-finite', () => {
+      it('says when an input was already non-finite', async () => {
         const x = ag.tensor([1, NaN], { label: 'x' });
-        ag.setDebug(true);
-        assert.throws(() => ag.add(x, 1), /debug: add produced a non-finite output \[2\]: NaN at \[1\]; input 0 \(leaf 'x' \[2\]\) was already non-finite: NaN at \[1\]; input 1 \(const \[\]\) was finite/);
+        const e = await debugError(() => ag.add(x, 1).dispose());
+        assert.match(String(e), /debug: add produced a non-finite output \[2\]: NaN at \[1\]; input 0 \(leaf 'x' \[2\]\) was already non-finite: NaN at \[1\]; input 1 \(const \[\]\) was finite/);
         x.dispose();
       });
 
-      it('catches a non-finite gradient in backward and leaks nothing', () => {
+      it('catches a non-finite gradient in backward and leaks nothing', async function () {
         const x = p([0, 4], 'x');
-        ag.setDebug(true);
         const start = tf.memory().numTensors;
-        const y = ag.sum(ag.sqrt(x)); // √0 = 0 is fine, ∂√x/∂x = 1/(2√x) = Inf at 0
-        assert.throws(() => y.backward(), /debug: backward of sqrt \[2\] produced a non-finite gradient for input 0 \(leaf 'x' \[2\]\): Infinity at \[0\]/);
-        y.dispose();
+        const e = await debugError(() => {
+          const y = ag.sum(ag.sqrt(x)); // √0 = 0 is fine, ∂√x/∂x = 1/(2√x) = Inf at 0
+          try {
+            y.backward();
+          } finally {
+            y.dispose();
+          }
+        });
+        if (backend === 'webgpu' && /reads tensors synchronously/.test(String(e))) {
+          // backward.ts does not call debugCheckGradient yet (the rule's gradient lives on the device).
+          console.log('      pending: the engine still reads its debug checks synchronously');
+          ag.zeroGrad([x]);
+          x.dispose();
+          return this.skip();
+        }
+        assert.match(String(e), /debug: backward of sqrt \[2\] produced a non-finite gradient for input 0 \(leaf 'x' \[2\]\): Infinity at \[0\]/);
+        if (x.grad) ag.zeroGrad([x]); // deferred: the backward completed
         assert.equal(tf.memory().numTensors, start);
         x.dispose();
       });
 
-      it('lets NaN through silently when off', () => {
+      it('lets NaN through silently when off', async () => {
         const x = ag.tensor([-1]);
         const y = ag.log(x);
-        assert.ok(Number.isNaN(values(y.data)[0]));
+        assert.ok(Number.isNaN((await values(y.data))[0]));
         y.dispose();
         x.dispose();
+      });
+
+      if (backend === 'webgpu') {
+        it('reports the first bad op of a device-resident graph through debugRun (engine hooks)', async function () {
+          const big = tf.sub(tf.range(0, 4096), 1); // large enough to stay on the device: −1 at [0], 0 at [1]
+          const x = ag.tensor(big, { label: 'x' });
+          const start = tf.memory().numTensors;
+          const e = await debugError(() => ag.exp(ag.log(x)).dispose());
+          if (/reads tensors synchronously/.test(String(e))) {
+            // record.ts / backward.ts do not call debugCheckOutput / debugCheckGradient yet.
+            console.log('      pending: the engine still reads its debug checks synchronously');
+            this.skip();
+          }
+          assert.match(String(e), /^Error: debug: log produced a non-finite output \[4096\]: NaN at \[0\] \(2 of 4096 elements non-finite\); input 0 \(leaf 'x' \[4096\]\) was finite$/);
+          assert.equal(tf.memory().numTensors, start);
+          x.dispose();
+        });
+      }
+
+      describe('the hooks the engine calls (debugCheckOutput, debugCheckGradient), now and deferred', () => {
+        const leaf = (t: tf.Tensor, name: string): DebugInput => ({ describe: () => `leaf '${name}' [${t.shape.join(',')}]`, data: t });
+        /** The message of the sync path (null where it cannot read back) and of the deferred one, for one op. */
+        const both = async (check: () => string | null): Promise<{ now: string | null; later: string | null }> => {
+          let now: string | null = null;
+          if (!isDeferred()) now = check();
+          setDebugDeferral('always');
+          const start = tf.memory().numTensors;
+          assert.equal(check(), null, 'a deferred check returns null');
+          assert.equal(ag.pendingDebugChecks(), 1);
+          assert.equal(tf.memory().numTensors, start + 1, 'one small summary tensor per queued check');
+          let later: string | null = null;
+          await ag.checkDebug().catch((e: Error) => (later = e.message));
+          assert.equal(ag.pendingDebugChecks(), 0);
+          assert.equal(tf.memory().numTensors, start, 'checkDebug frees the queue');
+          setDebugDeferral('auto');
+          return { now, later };
+        };
+
+        it('word an output check the same way read now or read later, with the count, the index and the value', async () => {
+          const y = tf.tensor([[1, -Infinity, 3], [NaN, 5, Infinity]]);
+          const a = tf.tensor([[1, 2, 3], [4, NaN, 6]]);
+          const i = tf.tensor([1, 2], [2], 'int32');
+          const { now, later } = await both(() => debugCheckOutput('myop', y, [leaf(a, 'a'), leaf(i, 'i')]));
+          const expected =
+            "debug: myop produced a non-finite output [2,3]: -Infinity at [0,1] (3 of 6 elements non-finite); " +
+            "input 0 (leaf 'a' [2,3]) was already non-finite: NaN at [1,1]; input 1 (leaf 'i' [2]) was finite";
+          assert.equal(later, expected);
+          if (backend !== 'webgpu') assert.equal(now, expected);
+          const row = a.slice([0, 0], [1, 3]); // finite
+          assert.deepEqual(await both(() => debugCheckOutput('myop', row, [])), { now: null, later: null });
+          tf.dispose([y, a, i, row]);
+        });
+
+        it('word a gradient check the same way read now or read later', async () => {
+          const pg = tf.tensor([0.5, Infinity]);
+          const g = tf.tensor([1, 1]);
+          const { now, later } = await both(() => debugCheckGradient("sqrt [2]", 0, "leaf 'x' [2]", pg, g));
+          const expected = "debug: backward of sqrt [2] produced a non-finite gradient for input 0 (leaf 'x' [2]): Infinity at [1]; the incoming gradient was finite";
+          assert.equal(later, expected);
+          if (backend !== 'webgpu') assert.equal(now, expected);
+          tf.dispose([pg, g]);
+        });
+
+        it('checkDebug reports the first bad op in execution order, and debugRun restores the setting', async () => {
+          setDebugDeferral('always');
+          const ok = tf.tensor([1, 2]);
+          const bad1 = tf.tensor([NaN, 1]);
+          const bad2 = tf.tensor([Infinity]);
+          const start = tf.memory().numTensors;
+          const r = ag.debugRun(() => {
+            assert.equal(ag.isDebug(), true);
+            for (const [op, y] of [['first', ok], ['second', bad1], ['third', bad2]] as const) debugCheckOutput(op, y, []);
+            return 42;
+          });
+          await assert.rejects(r, /^Error: debug: second produced a non-finite output \[2\]: NaN at \[0\]$/);
+          assert.equal(ag.isDebug(), false);
+          assert.equal(tf.memory().numTensors, start);
+          assert.equal(await ag.debugRun(() => 7), 7, 'nothing bad: fn\'s result');
+          tf.dispose([ok, bad1, bad2]);
+        });
+
+        it('debugRun throws the queued debug error, with fn\'s own error as its cause, when fn fails after it', async () => {
+          setDebugDeferral('always');
+          const bad = tf.tensor([NaN]);
+          const e = await debugError(() => {
+            debugCheckOutput('log', bad, []);
+            throw new Error('loss is NaN');
+          });
+          assert.match(String(e), /debug: log produced a non-finite output \[1\]: NaN at \[0\]/);
+          assert.match(String((e as Error & { cause?: Error }).cause), /loss is NaN/);
+          bad.dispose();
+        });
       });
     });
 
@@ -309,7 +436,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         });
       }
 
-      it('gives no gradient to an operand that does not need one', () => {
+      it('gives no gradient to an operand that does not need one', async () => {
         const x = ag.tensor(tf.randomNormal([6, 10]));
         const w = p(tf.randomNormal([10, 4]));
         const y = ag.sum(ag.matmul(x, w));
@@ -323,37 +450,37 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     describe('reductions and numerical stability', () => {
-      it('splits the gradient of max evenly between tied maxima, as torch.amax does', () => {
+      it('splits the gradient of max evenly between tied maxima, as torch.amax does', async () => {
         const x = p([1, 3, 3]);
         const y = ag.max(x);
         y.backward();
-        assert.deepEqual(values(x.grad), [0, 0.5, 0.5]);
+        assert.deepEqual(await values(x.grad), [0, 0.5, 0.5]);
         y.dispose();
         x.dispose();
       });
 
-      it('keeps softmax, logSoftmax and logsumexp finite where the naive forms overflow', () => {
+      it('keeps softmax, logSoftmax and logsumexp finite where the naive forms overflow', async () => {
         const big = p([1000, 1000, -1000]);
         const naive = ag.noGrad(() => ag.log(ag.sum(ag.exp(big)))); // exp(1000) = Inf in float32
-        assert.equal(values(naive.data)[0], Infinity);
+        assert.equal((await values(naive.data))[0], Infinity);
         naive.dispose();
         const lse = ag.logsumexp(big); // 1000 + ln 2
         const sm = ag.softmax(big); //    [0.5, 0.5, 0]
         const lsm = ag.logSoftmax(big); // [−ln 2, −ln 2, −2000 − ln 2]
-        assert.ok(Math.abs((values(lse.data)[0] as number) - (1000 + Math.LN2)) < 1e-3);
-        assert.deepEqual(values(sm.data), [0.5, 0.5, 0]);
-        values(lsm.data).forEach((v, i) => assert.ok(Math.abs(v - [-Math.LN2, -Math.LN2, -2000 - Math.LN2][i]!) < 1e-3, `${v}`));
+        assert.ok(Math.abs(((await values(lse.data))[0] as number) - (1000 + Math.LN2)) < 1e-3);
+        assert.deepEqual(await values(sm.data), [0.5, 0.5, 0]);
+        (await values(lsm.data)).forEach((v, i) => assert.ok(Math.abs(v - [-Math.LN2, -Math.LN2, -2000 - Math.LN2][i]!) < 1e-3, `${v}`));
         const total = ag.add(ag.add(lse, ag.sum(sm)), ag.sum(lsm));
         total.backward();
-        assert.ok(values(big.grad).every(Number.isFinite));
+        assert.ok((await values(big.grad)).every(Number.isFinite));
         total.dispose();
         big.dispose();
       });
 
-      it('gives logsumexp of an all −Inf row −Inf, not NaN', () => {
+      it('gives logsumexp of an all −Inf row −Inf, not NaN', async () => {
         const x = ag.tensor([[-Infinity, -Infinity], [0, 0]]);
         const y = ag.logsumexp(x);
-        const [a, b] = values(y.data) as [number, number];
+        const [a, b] = (await values(y.data)) as [number, number];
         assert.equal(a, -Infinity);
         assert.ok(Math.abs(b - Math.LN2) < 1e-6);
         y.dispose();
@@ -362,17 +489,20 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     describe('record', () => {
-      it('lets a user op join the graph: y = x³ with its rule 3x²', () => {
+      it('lets a user op join the graph: y = x³ with its rule 3x²', async () => {
+        // x·x² rather than tf.pow(x, 3): WebGPU computes pow as exp2(3·log2|x|), off by an ulp (8 -> 7.9999995).
         const cube = (x: ag.Operand) =>
-          ag.record('cube', [x], ([a]) => tf.pow(a as tf.Tensor, 3), [{ saves: [0], grad: (dy, s) => tf.mul(dy, tf.mul(3, tf.square(s.x(0)))) }]);
+          ag.record('cube', [x], ([a]) => tf.mul(a as tf.Tensor, tf.square(a as tf.Tensor)), [{ saves: [0], grad: (dy, s) => tf.mul(dy, tf.mul(3, tf.square(s.x(0)))) }]);
         const x = p([2, -1]);
         const y = ag.sum(cube(x)); // 8 − 1 = 7; ∂/∂x = 3x² = [12, 3]
         y.backward();
-        assert.deepEqual(values(y.data), [7]);
-        assert.deepEqual(values(x.grad), [12, 3]);
+        assert.deepEqual(await values(y.data), [7]);
+        assert.deepEqual(await values(x.grad), [12, 3]);
         y.dispose();
         x.dispose();
       });
     });
   });
 }
+
+webgpuSuite(__filename, 'autograd engine');

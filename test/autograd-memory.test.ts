@@ -5,11 +5,11 @@
  * live bytes, so the saved-bytes figure is what memory really holds.
  */
 import { strict as assert } from 'assert';
-import * as gl from '../src';
 import * as ag from '../src/autograd';
 import { tf } from '../src/backend/tf';
 import { rng } from '../src/data';
 import * as nn from '../src/nn';
+import { suiteBackends, useBackend, webgpuSuite } from './helpers/backend';
 import { needTorch, runTorch, type TorchRun } from './helpers/torch';
 
 const [B, S, H, NH] = [4, 32, 64, 4];
@@ -89,13 +89,14 @@ function measure(fn: () => ag.Tensor, params: ag.Tensor[]) {
 
 let torchRun: TorchRun<{ relu: number; gelu: number; block: number; checkpointed: number }> | undefined;
 
-for (const backend of ['cpu', 'wasm'] as const) {
+webgpuSuite(__filename, 'saved for backward');
+
+for (const backend of suiteBackends(['cpu', 'wasm'])) {
   describe(`saved for backward, vs PyTorch (${backend})`, function () {
     this.timeout(120_000);
     before(async function () {
       this.timeout(180_000);
-      await gl.init({ backend });
-      assert.equal(tf.getBackend(), backend, `asked for ${backend}, running on ${tf.getBackend()}`);
+      await useBackend(backend);
       torchRun ??= runTorch(TORCH, {});
     });
 
@@ -122,7 +123,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       });
     }
 
-    it('holds what PyTorch holds for a LayerNorm + attention + MLP block, and under checkpoint only its input', function () {
+    it('holds what PyTorch holds for a LayerNorm + attention + MLP block, and under checkpoint only its input', async function () {
       const ref = needTorch(this, torchRun);
       const { block, params } = makeBlock();
       const x = ag.param(rng(2).normalTensor([B, S, H]));
@@ -138,10 +139,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
       // Same gradients either way.
       const seed = tf.onesLike(plain.y.data);
       plain.y.backward(seed);
-      const g1 = params.map((p) => p.grad!.dataSync().slice());
+      const g1 = await Promise.all(params.map(async (p) => Array.from(await p.grad!.data())));
       ag.zeroGrad([...params, x]);
       ckpt.y.backward(seed);
-      params.forEach((p, i) => assert.deepEqual(Array.from(p.grad!.dataSync()), Array.from(g1[i]!)));
+      for (const [i, p] of params.entries()) assert.deepEqual(Array.from(await p.grad!.data()), g1[i]);
       seed.dispose();
       plain.y.dispose();
       ckpt.y.dispose();

@@ -4,8 +4,8 @@
  * that do not depend on the backend.
  */
 import { strict as assert } from 'assert';
-import * as gl from '../src';
 import { tf } from '../src/backend/tf';
+import { useBackend } from './helpers/backend';
 import { Rng, rng } from '../src/data';
 
 const draw = (r: Rng, n: number, f: (r: Rng) => number) => Array.from({ length: n }, () => f(r));
@@ -110,7 +110,7 @@ describe('data: seeded RNG', () => {
 
   for (const backend of ['cpu', 'wasm'] as const) {
     it(`makes tensors on ${backend} equal to the stream's own draws (backend-independent), with the right shape and dtype`, async () => {
-      await gl.init({ backend });
+      await useBackend(backend);
       const r = rng(8);
       const u = r.uniformTensor([3, 4], -1, 1);
       const n = r.normalTensor([5], 0, 2);

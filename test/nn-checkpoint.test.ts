@@ -4,6 +4,7 @@
  */
 import { strict as assert } from 'assert';
 import * as gl from '../src';
+import { useBackend } from './helpers/backend';
 
 const { ag, nn, data, tf } = gl;
 
@@ -38,7 +39,7 @@ async function grads(mode: 'plain' | 'checkpoint' | 'nested'): Promise<number[][
 
 describe('nn.Dropout under gl.ag.checkpoint', () => {
   before(async () => {
-    await gl.init({ backend: 'wasm' });
+    await useBackend('wasm');
   });
 
   it('replays the forward masks in the recomputation: gradients equal the unchecked run', async () => {

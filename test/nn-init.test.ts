@@ -4,10 +4,10 @@
  * seed gives the same weights and different seeds differ; bad options are named.
  */
 import { strict as assert } from 'assert';
-import * as gl from '../src';
 import { tf } from '../src/backend/tf';
 import { rng } from '../src/data';
 import * as nn from '../src/nn';
+import { useBackend } from './helpers/backend';
 
 const { init } = nn;
 
@@ -54,7 +54,7 @@ const SCHEMES: Scheme[] = [
 
 describe('nn.init', () => {
   before(async () => {
-    await gl.init({ backend: 'cpu' });
+    await useBackend('cpu');
   });
 
   for (const s of SCHEMES) {

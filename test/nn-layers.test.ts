@@ -6,12 +6,12 @@
  * on cpu and on wasm.
  */
 import { strict as assert } from 'assert';
-import * as gl from '../src';
 import * as ag from '../src/autograd';
 import { tf } from '../src/backend/tf';
 import { rng, type Rng } from '../src/data';
 import * as nn from '../src/nn';
 import { decode, needTorch, runTorch, type TorchRun } from './helpers/torch';
+import { useBackend } from './helpers/backend';
 
 interface Data {
   values: number[];
@@ -224,7 +224,7 @@ describe('nn layers against PyTorch, with a leak check per layer', function () {
   let torch: TorchRun<Record<string, Out>> | undefined;
 
   before(async () => {
-    await gl.init({ backend: 'cpu' });
+    await useBackend('cpu');
     const r = rng(100);
     for (const c of CASES) {
       const x = c.input(r);
@@ -244,7 +244,7 @@ describe('nn layers against PyTorch, with a leak check per layer', function () {
   for (const backend of ['cpu', 'wasm'] as const) {
     describe(`on ${backend}`, () => {
       before(async () => {
-        await gl.init({ backend });
+        await useBackend(backend);
       });
 
       for (const c of CASES) {

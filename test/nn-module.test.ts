@@ -4,18 +4,18 @@
  * when building or calling a layer wrongly. Runs on cpu and wasm.
  */
 import { strict as assert } from 'assert';
-import * as gl from '../src';
 import * as ag from '../src/autograd';
 import { tf } from '../src/backend/tf';
 import { rng } from '../src/data';
 import * as nn from '../src/nn';
+import { useBackend } from './helpers/backend';
 
 const values = (t: tf.Tensor | null) => Array.from((t as tf.Tensor).dataSync());
 
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`nn Module on ${backend}`, () => {
     before(async () => {
-      await gl.init({ backend });
+      await useBackend(backend);
     });
 
     describe('parameters', () => {

@@ -12,7 +12,7 @@
  * Introduced in notebooks/01-backprop/02-tensors.
  */
 import { tf } from '../backend/tf';
-import { firstNonFinite, isDebug } from './mode';
+import { debugCheckGradient, isDebug } from './mode';
 import { drop } from './refs';
 import { fmt, sameShape } from './shape';
 import type { BackwardOptions, Tensor } from './tensor';
@@ -140,13 +140,8 @@ function check(node: Tensor, k: number, pg: tf.Tensor, g: tf.Tensor): void {
   if (!sameShape(pg.shape, p.shape)) {
     throw new Error(`gradlab bug: backward of ${node.op} gave ${fmt(pg.shape)} for input ${k} of shape ${fmt(p.shape)}`);
   }
-  const bad = isDebug() ? firstNonFinite(pg) : null;
-  if (bad) {
-    throw new Error(
-      `debug: backward of ${node.describe()} produced a non-finite gradient for input ${k} (${p.describe()}): ${bad}; ` +
-        `the incoming gradient was ${firstNonFinite(g) ?? 'finite'}`,
-    );
-  }
+  const bad = isDebug() ? debugCheckGradient(node.describe(), k, p.describe(), pg, g) : null;
+  if (bad) throw new Error(bad);
 }
 
 /** The loop of {@link backward}: reverse topological order, one rule call per node. */

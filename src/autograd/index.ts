@@ -11,11 +11,11 @@
 export { Value, graph, type Scalar, type GraphNode } from './value';
 export { Tensor, tensor, param, zeroGrad, type Operand, type TensorOptions, type BackwardOptions } from './tensor';
 export { record, type Rule, type RuleContext, type Forward } from './record';
-export { noGrad, isGradEnabled, setDebug, isDebug } from './mode';
+export { noGrad, isGradEnabled, setDebug, isDebug, checkDebug, debugRun, pendingDebugChecks } from './mode';
 export { ShapeError, broadcastShapes, sumToShape } from './shape';
 export * from './ops';
 export { checkpoint } from './checkpoint';
 export { drawSeed } from './seeds';
-export { gradcheck, type GradcheckOptions, type GradcheckReport, type GradcheckInput } from './gradcheck';
+export { gradcheck, gradcheckAsync, type GradcheckOptions, type GradcheckReport, type GradcheckInput } from './gradcheck';
 export { measurePeakBytes, savedBytes, type PeakBytes, type SavedBytes } from './peak';
 export { tidy } from './scope';

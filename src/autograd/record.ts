@@ -14,7 +14,7 @@
  * Introduced in notebooks/01-backprop/02-tensors.
  */
 import { tf } from '../backend/tf';
-import { firstNonFinite, isDebug, isGradEnabled } from './mode';
+import { debugCheckOutput, isDebug, isGradEnabled } from './mode';
 import { adopt, hold } from './refs';
 import { fmt } from './shape';
 import { lift, Tensor, type Operand } from './tensor';
@@ -83,7 +83,11 @@ export function record(op: string, inputs: (Operand | null)[], forward: Forward,
       const r = forward(x);
       return r instanceof tf.Tensor ? { y: r, saved: [] as tf.Tensor[] } : r;
     });
-    if (isDebug()) checkForward(op, lifted, out);
+    const bad = isDebug() ? debugCheckOutput(op, out.y, lifted.filter((p): p is Tensor => p !== null)) : null;
+    if (bad) {
+      tf.dispose([out.y, ...out.saved]);
+      throw new Error(bad);
+    }
   } catch (e) {
     for (const p of lifted) if (p?.op === 'const') p.dispose(); // constants made for this call only
     throw e;
@@ -158,17 +162,4 @@ function context(op: string, i: number, saves: readonly Save[], node: Tensor): R
     },
     saved: node._saved,
   };
-}
-
-/** Debug mode: throw at the first op whose output is NaN or Inf, saying whether an input already was. */
-function checkForward(op: string, parents: (Tensor | null)[], out: { y: tf.Tensor; saved: tf.Tensor[] }): void {
-  const bad = firstNonFinite(out.y);
-  if (!bad) return;
-  const inputs = parents.flatMap((p, i) => {
-    if (!p) return [];
-    const b = firstNonFinite(p.data);
-    return [`input ${i} (${p.describe()}) ${b ? `was already non-finite: ${b}` : 'was finite'}`];
-  });
-  tf.dispose([out.y, ...out.saved]);
-  throw new Error(`debug: ${op} produced a non-finite output ${fmt(out.y.shape)}: ${bad}; ${inputs.join('; ')}`);
 }
