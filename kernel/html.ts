@@ -74,6 +74,18 @@ export function renderMarkdown(md: string): string {
   return html.replace(/GRADLABMATH(\d+)END/g, (_, n: string) => math[Number(n)]);
 }
 
+/**
+ * Point relative links to notebooks at the exported pages: `02-tensors.ipynb#shapes` becomes
+ * `02-tensors.html#shapes` (the export writes `<chapter>/<name>.html` beside each other, as
+ * the notebooks lie in `notebooks/<chapter>/`). Absolute URLs (`https://…/x.ipynb`) are kept.
+ */
+export function notebookLinksToHtml(html: string): string {
+  return html.replace(/(<a\b[^>]*?\bhref=")([^"]*)(")/gi, (m, open: string, href: string, close: string) => {
+    if (/^(?:[a-z][a-z0-9+.-]*:|\/\/)/i.test(href)) return m;
+    return open + href.replace(/\.ipynb(?=$|[#?])/i, '.html') + close;
+  });
+}
+
 /** The text of the first Markdown heading, else `fallback`. */
 export function notebookTitle(nb: Notebook, fallback: string): string {
   for (const cell of nb.cells) {
@@ -142,7 +154,9 @@ function renderOutput(o: Output, needs: PageNeeds): string {
 
 function renderCell(cell: Cell, index: number, needs: PageNeeds, failed: boolean): string {
   const id = `cell-${index}`;
-  if (cell.cell_type === 'markdown') return `<section class="cell markdown" id="${id}">${renderMarkdown(cellSource(cell))}</section>`;
+  if (cell.cell_type === 'markdown') {
+    return `<section class="cell markdown" id="${id}">${notebookLinksToHtml(renderMarkdown(cellSource(cell)))}</section>`;
+  }
   if (cell.cell_type === 'raw') {
     const fmt = String(cell.metadata.format ?? cell.metadata.raw_mimetype ?? '');
     return fmt === 'text/html' ? `<section class="cell raw" id="${id}">${cellSource(cell)}</section>` : '';

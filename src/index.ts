@@ -17,3 +17,4 @@ export { tf } from './backend/tf';
 export * as ag from './autograd';
 export * as nn from './nn';
 export * as data from './data';
+export * as exercise from './exercise';

@@ -1,6 +1,7 @@
 /**
  * Heatmaps of matrices: attention weights, weight matrices, correlations.
  */
+import { exploreParts, extent, type ExploreOption } from './explore';
 import { baseSpec, describeValue, plural, summaryLine, VegaLiteFigure, type ChartOptions } from './vegalite';
 
 /** A 2-D tensor as tfjs gives it: `{ shape, data }` (row-major) or a Tensor (`dataSync`). */
@@ -11,8 +12,18 @@ export type Matrix2D =
 
 /** Options of {@link heatmap}. */
 export interface HeatmapOptions extends ChartOptions {
-  /** The matrix: `number[][]` (z[row][col]), `{ shape: [rows, cols], data }` or a 2-D tf.Tensor. */
-  z: Matrix2D;
+  /** The matrix: `number[][]` (z[row][col]), `{ shape: [rows, cols], data }` or a 2-D tf.Tensor. Give this or `frames`. */
+  z?: Matrix2D;
+  /**
+   * Several matrices of one shape, each with the control values it belongs to, for an
+   * explorable heatmap: `[{ key: { depth: 10 }, z }, { key: { depth: 20 }, z }]` with
+   * `explore: { field: 'depth' }`. The colour scale is shared by every frame.
+   */
+  frames?: readonly { key: Record<string, number | string>; z: Matrix2D }[];
+  /** Controls over the frames' keys (see {@link ExploreControl}). Needs `frames`. */
+  explore?: ExploreOption;
+  /** Title of the colour legend. Default 'value'. */
+  valueTitle?: string;
   /** Column labels (x axis), e.g. key tokens. Default: column indices. Duplicates are fine. */
   xLabels?: readonly string[];
   /** Row labels (y axis), e.g. query tokens. Default: row indices. */
@@ -43,11 +54,25 @@ export interface HeatmapOptions extends ChartOptions {
  * (how tensor parallelism splits a weight matrix).
  */
 export function heatmap(opts: HeatmapOptions): VegaLiteFigure {
-  const { xTitle = 'column', yTitle = 'row', scheme = 'viridis', maxCells = 100_000 } = opts;
-  const { rows, cols, at } = matrix(opts.z);
-  if (rows * cols > maxCells) {
+  const { xTitle = 'column', yTitle = 'row', scheme = 'viridis', maxCells = 100_000, valueTitle = 'value' } = opts;
+  if ((opts.z === undefined) === (opts.frames === undefined)) {
+    throw new Error(`heatmap: pass exactly one of 'z' (a matrix) or 'frames' ([{ key, z }], with 'explore')`);
+  }
+  if ((opts.frames === undefined) !== (opts.explore === undefined)) {
+    throw new Error(`heatmap: 'frames' and 'explore' go together: frames hold one matrix per value of the controls`);
+  }
+  const frames = opts.frames ?? [{ key: {}, z: opts.z! }];
+  if (frames.length === 0) throw new Error(`heatmap: 'frames' is empty; pass [{ key: { field: value }, z }]`);
+  const mats = frames.map((f) => matrix(f.z));
+  const { rows, cols } = mats[0];
+  mats.forEach((m, k) => {
+    if (m.rows !== rows || m.cols !== cols) {
+      throw new Error(`heatmap: frames[${k}] is ${m.rows}x${m.cols} but frames[0] is ${rows}x${cols}; frames must share a shape`);
+    }
+  });
+  if (rows * cols * frames.length > maxCells) {
     throw new Error(
-      `heatmap: 'z' has ${rows}x${cols} = ${rows * cols} cells, over maxCells = ${maxCells}; ` +
+      `heatmap: 'z' has ${frames.length > 1 ? `${frames.length} frames of ` : ''}${rows}x${cols} = ${rows * cols * frames.length} cells, over maxCells = ${maxCells}; ` +
         `average-pool it first (e.g. tf.avgPool) or raise maxCells`,
     );
   }
@@ -56,15 +81,18 @@ export function heatmap(opts: HeatmapOptions): VegaLiteFigure {
       throw new Error(`heatmap: '${name}' has ${labels.length} labels but z has ${n} ${name === 'xLabels' ? 'columns' : 'rows'}`);
     }
   }
-  const values: { row: number; col: number; value: number }[] = [];
+  const values: Record<string, number | string>[] = [];
   let dropped = 0;
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      const v = at(i, j);
-      if (Number.isFinite(v)) values.push({ row: i, col: j, value: v });
-      else dropped++;
+  frames.forEach((f, k) => {
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        const v = mats[k].at(i, j);
+        if (Number.isFinite(v)) values.push({ ...f.key, row: i, col: j, value: v });
+        else dropped++;
+      }
     }
-  }
+  });
+  const parts = opts.explore ? exploreParts('heatmap', values, opts.explore) : undefined;
   const axis = (field: string, title: string, labels?: readonly string[]) => ({
     field,
     type: 'ordinal',
@@ -73,16 +101,18 @@ export function heatmap(opts: HeatmapOptions): VegaLiteFigure {
   });
   const scale: Record<string, unknown> = { scheme };
   if (opts.domain) scale.domain = opts.domain;
+  else if (parts) scale.domain = extent(values, 'value');   // one colour scale for every frame
   if (opts.domainMid !== undefined) scale.domainMid = opts.domainMid;
   const encoding = {
     x: axis('col', xTitle, opts.xLabels),
     y: axis('row', yTitle, opts.yLabels),
-    color: { field: 'value', type: 'quantitative', title: 'value', scale },
+    color: { field: 'value', type: 'quantitative', title: valueTitle, scale },
   };
-  return new VegaLiteFigure(
-    { ...baseSpec(opts, values), mark: { type: 'rect', tooltip: true }, encoding },
-    summaryLine('heatmap', [`${rows}x${cols} cells`], opts.title, dropped ? `${plural(dropped, 'non-finite cell')} left blank` : ''),
-  );
+  const spec = { ...baseSpec(opts, values), ...(parts ? { params: parts.params, transform: parts.transform } : {}),
+    mark: { type: 'rect', tooltip: true }, encoding };
+  const notes = [dropped ? `${plural(dropped, 'non-finite cell')} left blank` : '', parts?.note ?? ''].filter((n) => n).join('; ');
+  const counts = [`${rows}x${cols} cells`, ...(opts.frames ? [plural(frames.length, 'frame')] : [])];
+  return new VegaLiteFigure(spec, summaryLine('heatmap', counts, opts.title, notes));
 }
 
 /** Rows, columns and an accessor for any {@link Matrix2D}. */

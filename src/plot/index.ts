@@ -11,12 +11,15 @@
  * - Plotly 3-D / interactive ({@link PlotlyFigure}): `surface`, `contour`,
  *   and `plotly(data, layout)`; plotly.js is inlined once per `plotlySession`.
  * - `liveTraining()`: an output that updates in place during a training loop.
+ * - Explorables: `explore` on `line`, `scatter`, `heatmap` and `bar` binds a slider, dropdown or
+ *   radio buttons to a field of precomputed rows (works without a kernel; see ./explore).
  *
  * Builders only return data; `gl.display` (src/display) sends it to Jupyter.
  */
 export { VegaLiteFigure, vegaLite, VEGA_LITE_MIME, VEGA_LITE_SCHEMA } from './vegalite';
 export type { ChartOptions, VegaLiteSpec } from './vegalite';
 export type { XYInput, XYSeries, NonFinitePolicy } from './series';
+export type { ExploreControl, ExploreOption } from './explore';
 export { line } from './line';
 export type { LineOptions } from './line';
 export { scatter } from './scatter';

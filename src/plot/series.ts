@@ -53,8 +53,11 @@ export interface XYRows {
   firstDropped?: string;
 }
 
-/** Check `input` for `builder` (used in messages) and return tidy rows. */
-export function xyRows(builder: string, input: XYInput): XYRows {
+/**
+ * Check `input` for `builder` (used in messages) and return tidy rows. Rows from `data`
+ * keep the fields named in `keep` as well (the fields of an explorable figure's controls).
+ */
+export function xyRows(builder: string, input: XYInput, keep: readonly string[] = []): XYRows {
   const { series, data, x = 'x', y = 'y', logX = false, logY = false, nonFinite = 'drop' } = input;
   if ((series === undefined) === (data === undefined)) {
     throw new Error(`${builder}: pass exactly one of 'series' ({ name: { x, y } }) or 'data' (rows)`);
@@ -111,7 +114,9 @@ export function xyRows(builder: string, input: XYInput): XYRows {
     data.forEach((r, i) => {
       const label = color === undefined ? undefined : String(r[color]);
       if (label !== undefined) names.add(label);
-      add(label ?? '', i, r[x], r[y], label === undefined ? {} : { [color!]: label });
+      const extra: Record<string, unknown> = {};
+      for (const k of keep) extra[k] = r[k];
+      add(label ?? '', i, r[x], r[y], label === undefined ? extra : { ...extra, [color!]: label });
     });
     out.names = color === undefined ? [''] : [...names];
   }
