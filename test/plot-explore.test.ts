@@ -95,6 +95,22 @@ describe('plot: explorable figures', () => {
   });
 });
 
+describe('plot: explorable bars', () => {
+  it('bar frames share one value axis; the static SVG shows the init frame; mismatched frames are refused', async () => {
+    const frames = [1, 2, 4].map((k) => ({ key: { k }, series: { params: [k, 1], grads: [k, 2] } }));
+    const fig = plot.bar({ categories: ['a', 'b'], frames, stack: true, explore: { field: 'k', input: 'radio', init: 2 } });
+    const spec = fig.spec as Record<string, any>;
+    assert.deepEqual(spec.encoding.y.scale.domain, [0, 8], 'the tallest stack of any frame: 4 + 4');
+    assert.equal(spec.data.values.length, 12);
+    assert.equal(marks(await render(fig), 'bar'), 4);
+    assert.match(fig.summary, /stacked bar chart: 2 categories, 3 frames; explorable: radio buttons "k"/);
+    assert.throws(() => plot.bar({ categories: ['a', 'b'], frames: [frames[0], { key: { k: 9 }, series: { params: [1, 1] } }], explore: { field: 'k' } }),
+      /frames\[1\] has series \["params"\] but frames\[0\] has \["params","grads"\]/);
+    assert.throws(() => plot.bar({ categories: ['a'], frames: [{ key: { k: 1 }, values: [1, 2] }], explore: { field: 'k' } }), /frames\[0\]: 'values' has 2 values but there are 1 categories/);
+    assert.throws(() => plot.bar({ categories: ['a'], values: [1], explore: { field: 'k' } }), /'frames' and 'explore' go together/);
+  });
+});
+
 describe('plot: line style options', () => {
   it('dashes give each series its own dash pattern; colors fix a colour per series', async () => {
     const fig = plot.line({ series: { a: [1, 2, 3], b: [1, 2, 3] }, dashes: true, colors: { b: '#000000' } });

@@ -1,6 +1,7 @@
 /**
  * Bar charts, grouped or stacked: memory per component, time per phase.
  */
+import { exploreParts, type ExploreOption } from './explore';
 import { baseSpec, describeValue, plural, summaryLine, VegaLiteFigure, type ChartOptions } from './vegalite';
 
 /** Options of {@link bar}. */
@@ -19,6 +20,14 @@ export interface BarOptions extends ChartOptions {
   xTitle?: string;
   /** Value axis title. Default 'value'. */
   yTitle?: string;
+  /**
+   * Several sets of bars over the same categories, one per setting of the controls, for an
+   * explorable bar chart: `[{ key: { k: 2 }, series: {...} }, { key: { k: 4 }, series: {...} }]`
+   * with `explore: { field: 'k' }`. Give this instead of `values` / `series`; the value axis is shared.
+   */
+  frames?: readonly { key: Record<string, number | string>; values?: ArrayLike<number>; series?: Record<string, ArrayLike<number>> }[];
+  /** Controls over the frames' keys (see {@link ExploreControl}). Needs `frames`. */
+  explore?: ExploreOption;
 }
 
 /**
@@ -29,11 +38,15 @@ export interface BarOptions extends ChartOptions {
  * gl.plot.bar({ categories: ['fp32', 'mixed', 'ZeRO-1', 'ZeRO-3'],
  *               series: { params: p, grads: g, 'optimizer state': o }, stack: true,
  *               yTitle: 'MiB per GPU' });
+ * // Explorable: one set of bars per checkpoint interval k, chosen with radio buttons.
+ * gl.plot.bar({ categories, frames: ks.map((k) => ({ key: { k }, series: memoryAt(k) })),
+ *               explore: { field: 'k', label: '检查点间隔 k' }, stack: true });
  * ```
  * Used in notebooks/03-gpu (memory accounting) and notebooks/04-distributed
  * (memory per GPU under DP / ZeRO).
  */
 export function bar(opts: BarOptions): VegaLiteFigure {
+  if (opts.frames !== undefined || opts.explore !== undefined) return explorableBar(opts);
   const { categories, stack = false, horizontal = false, xTitle = 'category', yTitle = 'value' } = opts;
   if ((opts.values === undefined) === (opts.series === undefined)) {
     throw new Error(`bar: pass exactly one of 'values' (one series) or 'series' ({ name: values })`);
@@ -74,4 +87,52 @@ export function bar(opts: BarOptions): VegaLiteFigure {
     summaryLine(kind, [`${categories.length} categories`, `${names.length} series`], opts.title,
       dropped ? `${plural(dropped, 'non-finite value')} dropped` : ''),
   );
+}
+
+/** `bar` with `frames` + `explore`: one frame's bars at a time, selected by the controls. */
+function explorableBar(opts: BarOptions): VegaLiteFigure {
+  const { frames, explore } = opts;
+  if (frames === undefined || explore === undefined) {
+    throw new Error(`bar: 'frames' and 'explore' go together: frames hold one set of bars per value of the controls`);
+  }
+  if (opts.values !== undefined || opts.series !== undefined) {
+    throw new Error(`bar: with 'frames', give 'values' or 'series' inside each frame, not at the top`);
+  }
+  if (frames.length === 0) throw new Error(`bar: 'frames' is empty; pass [{ key: { field: value }, series }]`);
+  const figs = frames.map((f, k) => {
+    try {
+      return bar({ ...opts, frames: undefined, explore: undefined, values: f.values, series: f.series });
+    } catch (e) {
+      throw new Error(`bar: frames[${k}]: ${(e as Error).message.replace(/^bar: /, '')}`);
+    }
+  });
+  const names = JSON.stringify(Object.keys(frames[0].series ?? { value: 0 }));
+  frames.forEach((f, k) => {
+    if (JSON.stringify(Object.keys(f.series ?? { value: 0 })) !== names) {
+      throw new Error(`bar: frames[${k}] has series ${JSON.stringify(Object.keys(f.series ?? { value: 0 }))} but frames[0] has ${names}`);
+    }
+  });
+  const rows = figs.flatMap((fig, k) =>
+    ((fig.spec.data as { values: Record<string, unknown>[] }).values).map((r) => ({ ...frames[k].key, ...r })));
+  const parts = exploreParts('bar', rows, explore);
+  // One value axis for every frame: the largest bar (or stack) of any frame.
+  let hi = 0, lo = 0;
+  for (const fig of figs) {
+    const vals = (fig.spec.data as { values: { category: string; value: number }[] }).values;
+    const byCat = new Map<string, { pos: number; neg: number }>();
+    for (const r of vals) {
+      const t = byCat.get(r.category) ?? { pos: 0, neg: 0 };
+      if (opts.stack) { if (r.value > 0) t.pos += r.value; else t.neg += r.value; } else { t.pos = Math.max(t.pos, r.value); t.neg = Math.min(t.neg, r.value); }
+      byCat.set(r.category, t);
+    }
+    for (const t of byCat.values()) { hi = Math.max(hi, t.pos); lo = Math.min(lo, t.neg); }
+  }
+  const spec = structuredClone(figs[0].spec) as Record<string, any>;
+  spec.data = { values: rows };
+  spec.params = parts.params;
+  spec.transform = parts.transform;
+  const val = opts.horizontal ? 'x' : 'y';
+  spec.encoding[val].scale = { domain: [lo, hi] };
+  const kind = figs[0].summary.replace(/^<VegaLite ([^:>]*).*$/, '$1');
+  return new VegaLiteFigure(spec, summaryLine(kind, [`${opts.categories.length} categories`, plural(frames.length, 'frame')], opts.title, parts.note));
 }

@@ -11,7 +11,7 @@
  * - Plotly 3-D / interactive ({@link PlotlyFigure}): `surface`, `contour`,
  *   and `plotly(data, layout)`; plotly.js is inlined once per `plotlySession`.
  * - `liveTraining()`: an output that updates in place during a training loop.
- * - Explorables: `explore` on `line`, `scatter` and `heatmap` binds a slider, dropdown or
+ * - Explorables: `explore` on `line`, `scatter`, `heatmap` and `bar` binds a slider, dropdown or
  *   radio buttons to a field of precomputed rows (works without a kernel; see ./explore).
  *
  * Builders only return data; `gl.display` (src/display) sends it to Jupyter.
