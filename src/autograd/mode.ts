@@ -339,3 +339,17 @@ export function readSync(t: tf.Tensor, who: string): tf.TypedArray {
     );
   }
 }
+
+/**
+ * @internal `t`'s values where the backend can read them synchronously (cpu, wasm,
+ * tensorflow; on webgpu, values not yet uploaded to the device), else null: a range
+ * check on indices or targets then runs where it can and is skipped, not failed,
+ * where it cannot. {@link readSync} is the variant that must read, and says why it cannot.
+ */
+export function readIfSync(t: tf.Tensor): tf.TypedArray | null {
+  try {
+    return t.dataSync() as tf.TypedArray;
+  } catch {
+    return null;
+  }
+}

@@ -1,5 +1,5 @@
 import { tf } from '../../backend/tf';
-import { readIfSync } from '../read';
+import { readIfSync } from '../mode';
 import { record } from '../record';
 import { fmt, ShapeError } from '../shape';
 import { lift, shapeOf, Tensor, type Operand } from '../tensor';

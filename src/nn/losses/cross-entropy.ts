@@ -4,7 +4,7 @@
  * Introduced in notebooks/01-backprop/06-losses.
  */
 import { tf } from '../../backend/tf';
-import { readIfSync } from '../../autograd/read';
+import { readIfSync } from '../../autograd/mode';
 import { record } from '../../autograd/record';
 import { fmt, sameShape, ShapeError } from '../../autograd/shape';
 import { Tensor, type Operand } from '../../autograd/tensor';
