@@ -16,5 +16,6 @@ export * as plot from './plot';
 export { tf } from './backend/tf';
 export * as ag from './autograd';
 export * as nn from './nn';
+export * as optim from './optim';
 export * as data from './data';
 export * as exercise from './exercise';
