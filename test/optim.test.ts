@@ -37,6 +37,8 @@ interface Case {
   lr10?: number;
   /** Leave parameter 1's grad null at NULL_AT steps. */
   nulls?: boolean;
+  /** Multiply every gradient by this (default 1). */
+  gradScale?: number;
 }
 type Opt = optim.Optimizer<{ lr: number }>;
 const as = (o: unknown) => o as Opt;
@@ -62,6 +64,12 @@ const CASES: Case[] = [
     ours: (ps) => as(new optim.Adam(ps, { lr: 0.01, betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.1 })),
     torch: 'torch.optim.Adam(ps, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)',
     nulls: true,
+  },
+  {
+    name: 'Adam defaults, gradients of size 1e-7 (where eps 1e-8, not tfjs’s 1e-7, shows)',
+    ours: (ps) => as(new optim.Adam(ps)),
+    torch: 'torch.optim.Adam(ps)',
+    gradScale: 1e-7,
   },
   { name: 'AdamW defaults', ours: (ps) => as(new optim.AdamW(ps)), torch: 'torch.optim.AdamW(ps)' },
   {
@@ -110,7 +118,7 @@ for c in INPUT["cases"]:
         if c["lr10"] is not None and s == 10:
             opt.param_groups[0]["lr"] = c["lr10"]
         for i, p in enumerate(ps):
-            p.grad = None if (c["nulls"] and i == 1 and s in INPUT["nullAt"]) else f32(gs[i], INPUT["shapes"][i])
+            p.grad = None if (c["nulls"] and i == 1 and s in INPUT["nullAt"]) else f32([v * c["gradScale"] for v in gs[i]], INPUT["shapes"][i])
         opt.step()
         traj.append([flat(p) for p in ps])
     OUTPUT["optim"][c["name"]] = traj
@@ -134,10 +142,11 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: stri
 }
 
 const makeParams = () => INIT.map((v, i) => ag.param(tf.tensor(v, SHAPES[i]), { label: `p${i}` }));
-const setGrads = (ps: ag.Tensor[], s: number, nulls = false) =>
+const scaled = (s: number, i: number, scale = 1) => GRADS[s]![i]!.map((v) => v * scale);
+const setGrads = (ps: ag.Tensor[], s: number, nulls = false, scale = 1) =>
   ps.forEach((p, i) => {
     p.zeroGrad();
-    if (!(nulls && i === 1 && NULL_AT.has(s))) p.grad = tf.tensor(GRADS[s]![i]!, SHAPES[i]);
+    if (!(nulls && i === 1 && NULL_AT.has(s))) p.grad = tf.tensor(scaled(s, i, scale), SHAPES[i]);
   });
 const disposeAll = (ps: ag.Tensor[]) => ps.forEach((p) => (p.zeroGrad(), p.dispose()));
 
@@ -150,7 +159,7 @@ describe('optim', () => {
       init: INIT,
       grads: GRADS,
       nullAt: [...NULL_AT],
-      cases: CASES.map((c) => ({ name: c.name, torch: c.torch, lr10: c.lr10 ?? null, nulls: c.nulls ?? false })),
+      cases: CASES.map((c) => ({ name: c.name, torch: c.torch, lr10: c.lr10 ?? null, nulls: c.nulls ?? false, gradScale: c.gradScale ?? 1 })),
       clips: CLIPS.map((c) => ({ name: c.name, maxNorm: c.maxNorm, normType: c.normType === Infinity ? 'inf' : c.normType, grads: clipGrads(c).map(enc) })),
     });
   });
@@ -169,7 +178,7 @@ describe('optim', () => {
             const opt = c.ours(ps);
             for (let s = 0; s < STEPS; s++) {
               if (c.lr10 !== undefined && s === 10) opt.paramGroups[0]!.lr = c.lr10;
-              setGrads(ps, s, c.nulls);
+              setGrads(ps, s, c.nulls, c.gradScale);
               opt.step();
               for (let i = 0; i < ps.length; i++) assertClose(await ps[i]!.data.data(), ref[s]![i]!, `step ${s + 1}, param ${i}`);
             }
