@@ -132,12 +132,14 @@ for c in INPUT["clips"]:
 
 type Out = { optim: Record<string, number[][][]>; clip: Record<string, { total: (number | string)[]; grads: (number | string)[][] }> };
 
+const MAXREL = { v: 0 };
+after(() => console.log(`    largest deviation from PyTorch, as a fraction of the tolerance: ${MAXREL.v.toExponential(2)}`));
 function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string, rtol = 1e-5, atol = 1e-6): void {
   assert.equal(got.length, want.length, `${what}: length`);
   for (let i = 0; i < got.length; i++) {
     const [a, b] = [got[i]!, want[i]!];
     if (Number.isNaN(b)) assert.ok(Number.isNaN(a), `${what}[${i}]: got ${a}, PyTorch NaN`);
-    else assert.ok(a === b || Math.abs(a - b) <= atol + rtol * Math.abs(b), `${what}[${i}]: got ${a}, PyTorch ${b} (|Δ| ${Math.abs(a - b)})`);
+    else MAXREL.v = Math.max(MAXREL.v, Math.abs(a - b) / (atol + rtol * Math.abs(b))), assert.ok(a === b || Math.abs(a - b) <= atol + rtol * Math.abs(b), `${what}[${i}]: got ${a}, PyTorch ${b} (|Δ| ${Math.abs(a - b)})`);
   }
 }
 
