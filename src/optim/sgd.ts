@@ -3,7 +3,7 @@ import { check, checkNonNegative, Optimizer, type ParamsInput, type UpdateResult
 
 /** Hyper-parameters of {@link SGD} (one group's). */
 export interface SgdOptions {
-  /** Learning rate γ. Default 1e-3 (PyTorch 1.13 requires it; gradlab gives a default). */
+  /** Learning rate γ. Required (no default, as in PyTorch 1.13); a group may override it. */
   lr: number;
   /** Momentum μ. Default 0. */
   momentum: number;
@@ -15,7 +15,7 @@ export interface SgdOptions {
   weightDecay: number;
 }
 
-const SGD_DEFAULTS: SgdOptions = { lr: 1e-3, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 };
+const SGD_DEFAULTS: Omit<SgdOptions, 'lr'> = { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 };
 
 /**
  * One SGD update of one tensor (pure, in a tf.tidy): returns the new parameter
@@ -50,7 +50,7 @@ export function sgdUpdate(param: tf.Tensor, grad: tf.Tensor, state: { momentumBu
  *     if nesterov:  gₜ ← gₜ + μbₜ   else  gₜ ← bₜ
  *   θₜ ← θₜ₋₁ − γgₜ
  * ```
- * Defaults: `{ lr: 1e-3, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 }`.
+ * Defaults: `{ lr: required, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 }`.
  * ```ts
  * const opt = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
  * loss.backward(); opt.step(); opt.zeroGrad();
@@ -59,7 +59,8 @@ export function sgdUpdate(param: tf.Tensor, grad: tf.Tensor, state: { momentumBu
  * Introduced in notebooks/02-optim.
  */
 export class SGD extends Optimizer<SgdOptions> {
-  constructor(params: ParamsInput<SgdOptions>, options: Partial<SgdOptions> = {}) {
+  constructor(params: ParamsInput<SgdOptions>, options: Partial<SgdOptions> & { lr: number }) {
+    check(options?.lr !== undefined, 'SGD', "lr is required (PyTorch's SGD has no default either), e.g. { lr: 0.1 }", options?.lr);
     super('SGD', params, { ...SGD_DEFAULTS, ...options });
   }
   protected validate(h: SgdOptions, where: string): void {
