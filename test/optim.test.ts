@@ -233,6 +233,9 @@ describe('optim', () => {
             const sd = optB.stateDict();
             const json = JSON.parse(JSON.stringify({ ...sd, state: {} })) as typeof sd; // the plain part is JSON-able
             assert.deepEqual(json.paramGroups, sd.paramGroups);
+            (sd.paramGroups[0] as { lr: number }).lr = 123; // a copy: editing it leaves optB alone
+            assert.notEqual(optB.paramGroups[0]!.lr, 123);
+            (sd.paramGroups[0] as { lr: number }).lr = optB.paramGroups[0]!.lr;
             optB.dispose();
             const optC = c.ours(b); // a fresh optimiser over the same (step-10) params
             optC.loadStateDict(sd);

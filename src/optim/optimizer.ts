@@ -126,7 +126,7 @@ export abstract class Optimizer<H extends { lr: number }> {
         if (st) state[i] = { step: st.step, buffers: Object.fromEntries(Object.entries(st.buffers).map(([k, b]) => [k, tf.clone(b)])) };
         idx.push(i++);
       }
-      paramGroups.push({ ...(h as unknown as H), params: idx });
+      paramGroups.push({ ...(JSON.parse(JSON.stringify(h)) as H), params: idx }); // a copy: editing it leaves the optimiser alone
     }
     return { state, paramGroups };
   }
@@ -168,7 +168,7 @@ export abstract class Optimizer<H extends { lr: number }> {
     });
     this.paramGroups.forEach((g, gi) => {
       const { params: _p, ...h } = sd.paramGroups[gi]!;
-      Object.assign(g, h);
+      Object.assign(g, JSON.parse(JSON.stringify(h)));
     });
     this.disposeState();
     for (const [p, st] of next) this.state.set(p, st);
