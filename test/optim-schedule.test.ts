@@ -170,6 +170,11 @@ const SCHED: SchedCase[] = [
     py: 'L.SequentialLR(opt, [L.LinearLR(opt), L.CosineAnnealingLR(opt, T_max=8), L.LambdaLR(opt, lambda s: 0.9 ** s)], milestones=[5, 20])',
   },
   {
+    name: 'SequentialLR: CosineAnnealingLR tMax 4, then LinearLR 0.5 to 1 over 6 restarted at 10 (its closed form at 0)',
+    ours: (o) => new SequentialLR(o, [new CosineAnnealingLR(o, { tMax: 4, etaMin: 0.005 }), new LinearLR(o, { startFactor: 0.5, totalIters: 6 })], [10]),
+    py: 'L.SequentialLR(opt, [L.CosineAnnealingLR(opt, T_max=4, eta_min=0.005), L.LinearLR(opt, start_factor=0.5, total_iters=6)], milestones=[10])',
+  },
+  {
     name: 'LambdaLR, one function per group',
     ours: (o) => new LambdaLR(o, [(s) => 1 / (s + 1), (s) => 0.95 ** s]),
     py: 'L.LambdaLR(opt, [lambda s: 1 / (s + 1), lambda s: 0.95 ** s])',
