@@ -98,14 +98,8 @@ export interface DecayOptions {
  * Reference: Loshchilov & Hutter 2017, "SGDR" (one cycle, no restart).
  * Introduced in notebooks/02-optim.
  */
-export function cosineDecay(step: number, { lr, totalSteps, minLr = 0 }: DecayOptions): number {
-  const fn = 'cosineDecay';
-  checkStep(fn, step);
-  checkLr(fn, 'lr', lr);
-  checkInt(fn, 'totalSteps', totalSteps, 1);
-  checkMinLr(fn, minLr, lr);
-  const p = Math.min(step, totalSteps) / totalSteps;
-  return minLr + 0.5 * (lr - minLr) * (1 + Math.cos(Math.PI * p));
+export function cosineDecay(step: number, options: DecayOptions): number {
+  return decay('cosineDecay', step, options, 'cosine');
 }
 
 /**
@@ -115,14 +109,22 @@ export function cosineDecay(step: number, { lr, totalSteps, minLr = 0 }: DecayOp
  * Reference: PyTorch's `LinearLR` with `end_factor = minLr/lr`; `PolynomialLR` with power 1.
  * Introduced in notebooks/02-optim.
  */
-export function linearDecay(step: number, { lr, totalSteps, minLr = 0 }: DecayOptions): number {
-  const fn = 'linearDecay';
+export function linearDecay(step: number, options: DecayOptions): number {
+  return decay('linearDecay', step, options, 'linear');
+}
+
+/** The two decay shapes at progress `p` ∈ [0, 1]: from `lr` at p = 0 to `minLr` at p = 1. */
+function anneal(shape: 'cosine' | 'linear', p: number, lr: number, minLr: number): number {
+  return shape === 'cosine' ? minLr + 0.5 * (lr - minLr) * (1 + Math.cos(Math.PI * p)) : minLr + (lr - minLr) * (1 - p);
+}
+
+/** {@link cosineDecay} and {@link linearDecay}: validate, then anneal over `totalSteps` and hold. */
+function decay(fn: string, step: number, { lr, totalSteps, minLr = 0 }: DecayOptions, shape: 'cosine' | 'linear'): number {
   checkStep(fn, step);
   checkLr(fn, 'lr', lr);
   checkInt(fn, 'totalSteps', totalSteps, 1);
   checkMinLr(fn, minLr, lr);
-  const p = Math.min(step, totalSteps) / totalSteps;
-  return minLr + (lr - minLr) * (1 - p);
+  return anneal(shape, Math.min(step, totalSteps) / totalSteps, lr, minLr);
 }
 
 /** Options of {@link warmupCosine} and {@link warmupLinear}. */
@@ -149,15 +151,8 @@ export interface WarmupDecayOptions {
  * Reference: Loshchilov & Hutter 2017 ("SGDR"); Goyal et al. 2017 (warmup).
  * Introduced in notebooks/02-optim.
  */
-export function warmupCosine(step: number, { lr, warmupSteps, totalSteps, minLr = 0 }: WarmupDecayOptions): number {
-  const fn = 'warmupCosine';
-  checkStep(fn, step);
-  checkLr(fn, 'lr', lr);
-  checkWarmupTotal(fn, warmupSteps, totalSteps);
-  checkMinLr(fn, minLr, lr);
-  if (step < warmupSteps) return (lr * step) / warmupSteps;
-  const p = Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps));
-  return minLr + 0.5 * (lr - minLr) * (1 + Math.cos(Math.PI * p));
+export function warmupCosine(step: number, options: WarmupDecayOptions): number {
+  return warmupDecay('warmupCosine', step, options, 'cosine');
 }
 
 /**
@@ -170,15 +165,18 @@ export function warmupCosine(step: number, { lr, warmupSteps, totalSteps, minLr 
  * Reference: Devlin et al. 2019 (BERT's schedule); transformers' `get_linear_schedule_with_warmup`.
  * Introduced in notebooks/02-optim.
  */
-export function warmupLinear(step: number, { lr, warmupSteps, totalSteps, minLr = 0 }: WarmupDecayOptions): number {
-  const fn = 'warmupLinear';
+export function warmupLinear(step: number, options: WarmupDecayOptions): number {
+  return warmupDecay('warmupLinear', step, options, 'linear');
+}
+
+/** {@link warmupCosine} and {@link warmupLinear}: validate, warm up linearly from 0, then anneal and hold. */
+function warmupDecay(fn: string, step: number, { lr, warmupSteps, totalSteps, minLr = 0 }: WarmupDecayOptions, shape: 'cosine' | 'linear'): number {
   checkStep(fn, step);
   checkLr(fn, 'lr', lr);
   checkWarmupTotal(fn, warmupSteps, totalSteps);
   checkMinLr(fn, minLr, lr);
   if (step < warmupSteps) return (lr * step) / warmupSteps;
-  const p = Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps));
-  return minLr + (lr - minLr) * (1 - p);
+  return anneal(shape, Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps)), lr, minLr);
 }
 
 /** Options of {@link stepDecay}. */
