@@ -122,7 +122,7 @@ export function noisyRegression(options: NoisyRegressionOptions = {}): Regressio
   }
   const xs = Array.from({ length: n }, () => rx.uniform(lo, hi)).sort((a, b) => a - b);
   const x = Float32Array.from(xs);
-  const y = Float32Array.from(xs, (v) => fn(v) + noise * rnoise.normal());
+  const y = Float32Array.from(x, (v) => fn(v) + noise * rnoise.normal()); // f of the stored float32 x
   return new RegressionSet(x, y, fn, coefficients);
 }
 
