@@ -194,6 +194,21 @@ describe('data: digits (MNIST subset from the mnist package)', () => {
     }
   });
 
+  it('feeds a DataLoader: float32 x [b, 196] and int32 labels, nothing left behind', async () => {
+    await useBackend('cpu');
+    const ds = digits({ n: 100, seed: 0, size: 14 });
+    const before = tf.memory().numTensors;
+    let seen = 0;
+    for (const b of new DataLoader(ds, { batchSize: 32, shuffle: true })) {
+      assert.deepEqual([b.x.shape, b.x.dtype, b.y.dtype], [[b.indices.length, 196], 'float32', 'int32']);
+      assert.deepEqual(Array.from(b.y.dataSync()), b.indices.map((i) => ds.y[i]!));
+      seen += b.indices.length;
+      b.dispose();
+    }
+    assert.equal(seen, 100);
+    assert.equal(tf.memory().numTensors, before);
+  });
+
   it('avgPool2x2 agrees with tf.avgPool', async () => {
     await useBackend('cpu');
     const img = rng(0).uniformArray(3 * 6 * 4);
