@@ -80,7 +80,6 @@ export function dedup(data: Dataset<Sample> | { x: Float32Array | Int32Array; sa
   const duplicateOf = new Int32Array(n).fill(-1);
   for (let i = 0; i < n; i++) {
     const key = keyOf(sampleAt(i));
-    keys[i] = key;
     const h = fnv1a(key);
     const bucket = buckets.get(h);
     const match = bucket?.find((j) => sameBytes(keys[j]!, key));
@@ -90,6 +89,7 @@ export function dedup(data: Dataset<Sample> | { x: Float32Array | Int32Array; sa
     }
     if (bucket) bucket.push(i);
     else buckets.set(h, [i]);
+    keys[i] = key; // only kept samples are compared against
     keep.push(i);
   }
   return { keep, duplicates: n - keep.length, duplicateOf };
