@@ -11,8 +11,9 @@ import { Rng } from './rng';
 /**
  * A batch from the default collate: `x` `[b, ...xShape]` and `y` `[b, ...yShape]`
  * (float32, or int32 for class labels / token ids), and the dataset indices of its
- * samples. The caller owns `x` and `y`: `batch.dispose()` frees both (or hand them
- * to `ag.tensor(batch.x)`, which takes ownership).
+ * samples. The caller owns `x` and `y`: `batch.dispose()` frees both. Layers, losses
+ * and ops take them as they are (borrowed); `ag.tensor(batch.x)` would take ownership
+ * instead, and then that leaf is yours to dispose.
  */
 export interface Batch {
   /** Features `[b, ...xShape]`, dtype of the dataset's `x` arrays. */
@@ -128,9 +129,12 @@ export function collate(samples: Sample[], indices: number[], shapes: { xShape?:
  * const loader = new DataLoader(train, { batchSize: 64, shuffle: true, seed: 0 });
  * for (let epoch = 0; epoch < 3; epoch++) {
  *   for (const batch of loader) {
- *     const loss = nn.crossEntropy(model.forward(ag.tensor(batch.x)), batch.y);
- *     ...
- *     batch.y.dispose();   // ag.tensor took batch.x
+ *     const loss = nn.crossEntropy(model.forward(batch.x), batch.y);   // tfjs tensors are borrowed
+ *     loss.backward();
+ *     opt.step();
+ *     opt.zeroGrad();
+ *     loss.dispose();
+ *     batch.dispose();
  *   }
  * }
  * const saved = loader.state();   // { version: 1, seed: 0, epoch: 3, position: 0, ... }
