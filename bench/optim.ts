@@ -182,6 +182,7 @@ function torchSteps(warmup: number, timed: number): TorchOut | null {
   }
 }
 
+/** The `optim` bench section (see the file header); results as ratios to tfjs's Adam measured in the same run. */
 export async function benchOptim(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const row = (name: string, t: Timed, refName: string, ref: Timed): BenchResult[] => [

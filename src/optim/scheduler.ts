@@ -10,8 +10,8 @@
  * Constructing a scheduler records each group's base lr (`initialLr`, kept on the
  * group as PyTorch keeps `initial_lr`, so a second scheduler on the same optimiser
  * sees the original lr) and writes the step-0 lr. `step()` advances one step and
- * writes `group.lr`. Like PyTorch, LinearLR and CosineAnnealingLR update
- * recursively from the group's current lr (their `get_lr`), so their numbers are
+ * writes `group.lr`. Like PyTorch, LinearLR, CosineAnnealingLR, StepLR, MultiStepLR
+ * and ConstantLR update recursively from the group's current lr (their `get_lr`), so their numbers are
  * PyTorch's to the last bit or so, not those of the closed form (see each class).
  * For the schedules as pure functions of the step, see `./schedule`.
  *
@@ -295,7 +295,9 @@ export interface StepLROptions {
  * Reference: `torch.optim.lr_scheduler.StepLR` (1.13). Introduced in notebooks/02-optim.
  */
 export class StepLR extends LRScheduler {
+  /** Period of the decay, in steps. */
   readonly stepSize: number;
+  /** Factor of each decay. */
   readonly gamma: number;
 
   constructor(optimizer: HasParamGroups, { stepSize, gamma = 0.1 }: StepLROptions) {
@@ -345,7 +347,9 @@ export interface MultiStepLROptions {
  * Reference: `torch.optim.lr_scheduler.MultiStepLR` (1.13). Introduced in notebooks/02-optim.
  */
 export class MultiStepLR extends LRScheduler {
+  /** The steps at which the lr decays (sorted; repeats decay more than once). */
   readonly milestones: number[];
+  /** Factor of each decay. */
   readonly gamma: number;
 
   constructor(optimizer: HasParamGroups, { milestones, gamma = 0.1 }: MultiStepLROptions) {
@@ -401,7 +405,9 @@ export interface ConstantLROptions {
  * Reference: `torch.optim.lr_scheduler.ConstantLR` (1.13). Introduced in notebooks/02-optim.
  */
 export class ConstantLR extends LRScheduler {
+  /** Factor of the base lr before `totalIters`. */
   readonly factor: number;
+  /** Steps with the reduced lr. */
   readonly totalIters: number;
 
   constructor(optimizer: HasParamGroups, { factor = 1 / 3, totalIters = 5 }: ConstantLROptions = {}) {

@@ -74,9 +74,13 @@ function fail(what: string, value: unknown, hint: string): never {
  * Introduced in notebooks/02-optim.
  */
 export class EarlyStopping {
+  /** Evaluations without improvement tolerated (Keras's `patience`). */
   readonly patience: number;
+  /** The margin an improvement must exceed (Keras's `min_delta`, always given as a positive number). */
   readonly minDelta: number;
+  /** 'min' (lower is better) or 'max'. */
   readonly mode: 'min' | 'max';
+  /** Whether the best weights are kept for {@link restore} (Keras's `restore_best_weights`). */
   readonly restoreBest: boolean;
   /** Best metric so far: +Infinity ('min') or −Infinity ('max') before any finite value. */
   bestValue: number;
