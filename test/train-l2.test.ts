@@ -11,7 +11,7 @@ import { tf } from '../src/backend/tf';
 import { rng } from '../src/data';
 import * as optim from '../src/optim';
 import { l2Penalty } from '../src/train';
-import { suiteBackends, useBackend } from './helpers/backend';
+import { suiteBackends, useBackend, webgpuSuite } from './helpers/backend';
 
 const r = rng(99);
 const W0 = Array.from(r.normalArray(12));
@@ -116,3 +116,5 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
     });
   });
 }
+
+webgpuSuite(__filename, 'train.l2Penalty');
