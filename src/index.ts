@@ -17,5 +17,6 @@ export { tf } from './backend/tf';
 export * as ag from './autograd';
 export * as nn from './nn';
 export * as optim from './optim';
+export * as train from './train';
 export * as data from './data';
 export * as exercise from './exercise';

@@ -10,8 +10,8 @@
  * Constructing a scheduler records each group's base lr (`initialLr`, kept on the
  * group as PyTorch keeps `initial_lr`, so a second scheduler on the same optimiser
  * sees the original lr) and writes the step-0 lr. `step()` advances one step and
- * writes `group.lr`. Like PyTorch, LinearLR and CosineAnnealingLR update
- * recursively from the group's current lr (their `get_lr`), so their numbers are
+ * writes `group.lr`. Like PyTorch, LinearLR, CosineAnnealingLR, StepLR, MultiStepLR
+ * and ConstantLR update recursively from the group's current lr (their `get_lr`), so their numbers are
  * PyTorch's to the last bit or so, not those of the closed form (see each class).
  * For the schedules as pure functions of the step, see `./schedule`.
  *
@@ -264,6 +264,176 @@ export class CosineAnnealingLR extends LRScheduler {
 
   protected settings() {
     return { tMax: this.tMax, etaMin: this.etaMin };
+  }
+}
+
+/** Check a decay factor γ: a finite number in (0, 1]. */
+function checkGamma(where: string, gamma: number): void {
+  if (typeof gamma !== 'number' || !(gamma > 0) || !(gamma <= 1)) fail(where, 'gamma must be in (0, 1]', gamma, 'pass the factor the lr is multiplied by at each decay, e.g. 0.1');
+}
+
+/** Options of {@link StepLR}. */
+export interface StepLROptions {
+  /** Period of the decay in steps; an integer >= 1. Required. */
+  stepSize: number;
+  /** Factor the lr is multiplied by every `stepSize` steps, in (0, 1]. Default 0.1. */
+  gamma?: number;
+}
+
+/**
+ * Multiply the lr by `gamma` every `stepSize` steps (PyTorch's `StepLR`). Closed form:
+ * `lr_t = base·γ^⌊t/stepSize⌋`. `step()` uses PyTorch's recursive `get_lr`, from the
+ * group's current lr: `lr_t = lr_{t−1}·γ` when `t > 0` and `t mod stepSize = 0`, else
+ * `lr_t = lr_{t−1}`; so after k decays the lr is `base·γ·γ·…` (k rounded products),
+ * which can differ from `base·γ^k` in the last bit. Inside a SequentialLR it restarts
+ * at the base lr (its closed form at 0).
+ * ```ts
+ * const sched = new optim.StepLR(opt, { stepSize: 30, gamma: 0.1 }); // 0.05, then 0.005 from step 30, ...
+ * ```
+ * Defaults: gamma 0.1 (PyTorch's). For the pure function of the step, see `stepDecay`.
+ *
+ * Reference: `torch.optim.lr_scheduler.StepLR` (1.13). Introduced in notebooks/02-optim.
+ */
+export class StepLR extends LRScheduler {
+  /** Period of the decay, in steps. */
+  readonly stepSize: number;
+  /** Factor of each decay. */
+  readonly gamma: number;
+
+  constructor(optimizer: HasParamGroups, { stepSize, gamma = 0.1 }: StepLROptions) {
+    super(optimizer, 'StepLR');
+    checkInt('StepLR', 'stepSize', stepSize, 1);
+    checkGamma('StepLR', gamma);
+    this.stepSize = stepSize;
+    this.gamma = gamma;
+    this.initialStep();
+  }
+
+  protected getLr(): number[] {
+    const groups = this.optimizer.paramGroups;
+    const t = this.lastEpoch;
+    if (t === 0 || t % this.stepSize !== 0) return groups.map((g) => g.lr);
+    return groups.map((g) => g.lr * this.gamma);
+  }
+
+  protected override closedFormLr(): number[] {
+    return this.baseLrs.map((base) => base * this.gamma ** Math.floor(this.lastEpoch / this.stepSize));
+  }
+
+  protected settings() {
+    return { stepSize: this.stepSize, gamma: this.gamma };
+  }
+}
+
+/** Options of {@link MultiStepLR}. */
+export interface MultiStepLROptions {
+  /** Steps at which the lr is multiplied by `gamma`: integers >= 1, non-decreasing (a repeated milestone decays twice there). Required. */
+  milestones: number[];
+  /** Factor of each decay, in (0, 1]. Default 0.1. */
+  gamma?: number;
+}
+
+/**
+ * Multiply the lr by `gamma` at each milestone (PyTorch's `MultiStepLR`). Closed form:
+ * `lr_t = base·γ^(number of milestones ≤ t)`. `step()` uses PyTorch's recursive `get_lr`:
+ * at a milestone that appears c times, `lr_t = lr_{t−1}·γ^c`, elsewhere `lr_t = lr_{t−1}`.
+ * Inside a SequentialLR it restarts at the base lr (its closed form at 0).
+ * ```ts
+ * const sched = new optim.MultiStepLR(opt, { milestones: [30, 80], gamma: 0.1 });
+ * ```
+ * Defaults: gamma 0.1 (PyTorch's). PyTorch keeps the milestones as a `Counter`, in any
+ * order; here they must be sorted (an unsorted list is more likely a typo than a wish).
+ *
+ * Reference: `torch.optim.lr_scheduler.MultiStepLR` (1.13). Introduced in notebooks/02-optim.
+ */
+export class MultiStepLR extends LRScheduler {
+  /** The steps at which the lr decays (sorted; repeats decay more than once). */
+  readonly milestones: number[];
+  /** Factor of each decay. */
+  readonly gamma: number;
+
+  constructor(optimizer: HasParamGroups, { milestones, gamma = 0.1 }: MultiStepLROptions) {
+    super(optimizer, 'MultiStepLR');
+    if (!Array.isArray(milestones) || milestones.length === 0) fail('MultiStepLR', 'milestones must be a non-empty array of steps', milestones, 'pass e.g. [30, 80]');
+    milestones.forEach((m, i) => {
+      checkInt('MultiStepLR', `milestones[${i}]`, m, 1);
+      if (i > 0 && m < (milestones[i - 1] as number)) fail('MultiStepLR', `milestones must not decrease, but milestones[${i}] < milestones[${i - 1}]`, milestones, 'sort them');
+    });
+    checkGamma('MultiStepLR', gamma);
+    this.milestones = [...milestones];
+    this.gamma = gamma;
+    this.initialStep();
+  }
+
+  protected getLr(): number[] {
+    const groups = this.optimizer.paramGroups;
+    const count = this.milestones.filter((m) => m === this.lastEpoch).length;
+    if (count === 0) return groups.map((g) => g.lr);
+    return groups.map((g) => g.lr * this.gamma ** count);
+  }
+
+  protected override closedFormLr(): number[] {
+    const passed = this.milestones.filter((m) => m <= this.lastEpoch).length; // bisect_right
+    return this.baseLrs.map((base) => base * this.gamma ** passed);
+  }
+
+  protected settings() {
+    return { milestones: [...this.milestones], gamma: this.gamma };
+  }
+}
+
+/** Options of {@link ConstantLR}. */
+export interface ConstantLROptions {
+  /** Factor of the base lr for the first `totalIters` steps, in (0, 1]. Default 1/3. */
+  factor?: number;
+  /** Steps with the reduced lr; an integer >= 1. Default 5. */
+  totalIters?: number;
+}
+
+/**
+ * Hold the lr at `factor·base` for steps 0 … `totalIters − 1`, then at the base lr
+ * (PyTorch's `ConstantLR`, a crude warmup). Closed form:
+ * `lr_t = base·(factor + [t ≥ totalIters]·(1 − factor))`. `step()` uses PyTorch's
+ * recursive `get_lr`: `lr_0 = lr·factor`, `lr_T = lr_{T−1}·(1/factor)` at `t = totalIters`,
+ * else unchanged; so the lr after the switch may differ from the base lr in the last bit.
+ * `factor` must be > 0: PyTorch 1.13 accepts 0 and then divides by zero at `totalIters`.
+ * ```ts
+ * const sched = new optim.ConstantLR(opt, { factor: 0.5, totalIters: 4 }); // 0.025 ×4, then 0.05
+ * ```
+ * Defaults: factor 1/3, totalIters 5 (PyTorch's).
+ *
+ * Reference: `torch.optim.lr_scheduler.ConstantLR` (1.13). Introduced in notebooks/02-optim.
+ */
+export class ConstantLR extends LRScheduler {
+  /** Factor of the base lr before `totalIters`. */
+  readonly factor: number;
+  /** Steps with the reduced lr. */
+  readonly totalIters: number;
+
+  constructor(optimizer: HasParamGroups, { factor = 1 / 3, totalIters = 5 }: ConstantLROptions = {}) {
+    super(optimizer, 'ConstantLR');
+    checkFactor('ConstantLR', 'factor', factor, false, ' (0 would divide by zero when the lr is restored)');
+    checkInt('ConstantLR', 'totalIters', totalIters, 1);
+    this.factor = factor;
+    this.totalIters = totalIters;
+    this.initialStep();
+  }
+
+  protected getLr(): number[] {
+    const groups = this.optimizer.paramGroups;
+    const t = this.lastEpoch;
+    if (t === 0) return groups.map((g) => g.lr * this.factor);
+    if (t !== this.totalIters) return groups.map((g) => g.lr);
+    return groups.map((g) => g.lr * (1 / this.factor));
+  }
+
+  protected override closedFormLr(): number[] {
+    const after = this.lastEpoch >= this.totalIters ? 1 : 0;
+    return this.baseLrs.map((base) => base * (this.factor + after * (1 - this.factor)));
+  }
+
+  protected settings() {
+    return { factor: this.factor, totalIters: this.totalIters };
   }
 }
 
