@@ -19,3 +19,4 @@ export * as nn from './nn';
 export * as optim from './optim';
 export * as data from './data';
 export * as exercise from './exercise';
+export * as io from './io';
