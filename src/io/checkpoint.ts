@@ -512,7 +512,8 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
         hints.add(`construct a ${so.name}`);
       }
       const here = optimizer.paramGroups.flatMap((g) => g.params);
-      if (model || Object.keys(extraTensors).length) {
+      if ((model || Object.keys(extraTensors).length) && !missing.length && !(unexpected.length && strict)) {
+        // (Only when the names agree: otherwise every line would repeat the name mismatch above.)
         const byTensor = new Map<unknown, string>(targets.map(([n, t]) => [t, n]));
         here.forEach((p, i) => {
           const a = byTensor.get(p) ?? null;
