@@ -17,7 +17,8 @@ import { rng, Rng } from '../src/data/rng';
 import * as io from '../src/io';
 import * as nn from '../src/nn';
 import * as optim from '../src/optim';
-import { useBackend } from './helpers/backend';
+import { needWebgpu, useBackend } from './helpers/backend';
+import { runGradlab } from './helpers/child';
 import { needTorch, runTorch, type TorchRun } from './helpers/torch';
 
 const FIXTURES = join(__dirname, 'fixtures', 'io');
@@ -139,6 +140,33 @@ describe('io: checkpoints', function () {
     for (const o of [optA, optB]) o.dispose();
     a.dispose();
     b.dispose();
+  });
+
+  it('saves and loads on webgpu (which reads back only asynchronously), in a child process', async function () {
+    needWebgpu(this);
+    const path = join(dir, 'webgpu.safetensors');
+    const r = runGradlab(`
+      await gl.init({ backend: 'webgpu' });
+      if (gl.tf.getBackend() !== 'webgpu') throw new Error('not on webgpu: ' + gl.tf.getBackend());
+      const bits = async (m) => Object.fromEntries(await Promise.all(m.namedParameters().map(async ([n, p]) => [n, Array.from(new Uint32Array((await p.data.data()).slice().buffer))])));
+      const m = new gl.nn.MLP([4, 8, 3], { rng: 1 });
+      const opt = new gl.optim.AdamW(m.parameters(), { lr: 0.01 });
+      const l = gl.nn.crossEntropy(m.forward(gl.tf.ones([2, 4])), [0, 1]); l.backward(); opt.step(); opt.zeroGrad(); l.dispose();
+      const n0 = gl.tf.memory().numTensors;
+      await gl.io.saveCheckpoint(${JSON.stringify(path)}, { model: m, optimizer: opt, step: 1 });
+      const m2 = new gl.nn.MLP([4, 8, 3], { rng: 2 });
+      const o2 = new gl.optim.AdamW(m2.parameters(), { lr: 0.01 });
+      await gl.io.loadCheckpoint(${JSON.stringify(path)}, { model: m2, optimizer: o2 });
+      console.log('RESULT ' + JSON.stringify({ saved: await bits(m), loaded: await bits(m2), leaked: gl.tf.memory().numTensors - n0 - 4 - 8 }));
+    `);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('RESULT '))!.slice(7));
+    assert.deepEqual(out.loaded, out.saved, 'loaded on webgpu = saved on webgpu, bit for bit');
+    const ck = await io.readCheckpoint(path);
+    for (const [name, b] of Object.entries(out.saved as Record<string, number[]>)) {
+      assert.deepEqual(Array.from(new Uint32Array((ck.tensors.get(name)!.data as Float32Array).slice().buffer)), b, `${name} in the file`);
+    }
+    assert.equal(out.leaked, 0, 'only the second model (4 parameters) and its optimiser state (8 buffers) were added');
   });
 
   describe('checked independently in Python', () => {
