@@ -55,7 +55,9 @@ function alive(pid: number): boolean {
 /**
  * Remove the temporary files that crashed writes to `target` left behind:
  * `<target>.tmp-<pid>-<hex>` whose process is gone (or is this process, and not
- * writing it now). Returns the paths removed.
+ * writing it now). Returns the paths removed. A file whose process id now belongs to
+ * another live process is left alone (it might be a concurrent save).
+ * Introduced in notebooks/02-optim.
  */
 export function cleanStaleTemps(target: string): string[] {
   const dir = path.dirname(path.resolve(target));

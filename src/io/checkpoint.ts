@@ -191,9 +191,12 @@ function rngRecord(rng: Rng | Record<string, Rng>): Record<string, Rng> {
 }
 
 /**
- * Save a training checkpoint to `path`, atomically (see `writeAtomic`: temporary
- * file, fsync, rename, fsync of the directory), so a crash at any moment leaves
- * either the previous file or the new one. Reads tensors with `await t.data()`
+ * Save a training checkpoint to `path`, atomically: the file is written as
+ * `<path>.tmp-<pid>-<random>`, fsync'd, renamed over `path` and the directory is
+ * fsync'd (see `writeAtomic`). `rename` replaces a name atomically, and the bytes are
+ * on disk before the name points at them, so a crash (or SIGKILL, or power loss) at
+ * any moment leaves either the previous checkpoint or the new one, never a mix; a
+ * crashed save's temporary file is removed by the next save to the same path. Reads tensors with `await t.data()`
  * (works on webgpu). Returns the size, checksum and tensor names.
  *
  * The data is written first and hashed while it goes to disk; the header, whose
