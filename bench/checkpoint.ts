@@ -33,9 +33,9 @@ const SHAPES: number[][] = [
 ]; // weights and biases of three layers: 10,000,000 elements (checked below)
 
 /** A named-parameter holder (what `saveCheckpoint` needs of a model). */
-function makeModel(seed: number): { namedParameters(): [string, gl.ag.Tensor][]; dispose(): void } {
+function makeModel(seed: number, shapes: number[][]): { namedParameters(): [string, gl.ag.Tensor][]; dispose(): void } {
   const r = gl.data.rng(seed);
-  const params = SHAPES.map((s) => gl.ag.param(r.uniformTensor(s, -1, 1)));
+  const params = shapes.map((s) => gl.ag.param(r.uniformTensor(s, -1, 1)));
   const named = params.map((p, i) => [`layers.${i >> 1}.${i % 2 ? 'bias' : 'weight'}`, p] as [string, gl.ag.Tensor]);
   return { namedParameters: () => named, dispose: () => params.forEach((p) => p.dispose()) };
 }
@@ -57,21 +57,33 @@ function plainWrite(file: string, bytes: Uint8Array): void {
   }
 }
 
+/** Options of {@link benchCheckpoint}. */
+export interface BenchCheckpointOptions {
+  /** Timed runs of each (after one warm-up); the medians are reported. Default 5. */
+  repeats?: number;
+  /** Also measure with AdamW's state (3× the bytes). Default true. */
+  withAdam?: boolean;
+  /** Number of parameters, a multiple of 1000 (default 10,000,000: 40 MB); smaller for a smoke test. */
+  params?: number;
+}
+
 /**
  * Measure save and load MB/s of a 10M-parameter checkpoint, without and with AdamW
- * state, and their ratios to plain writes and reads of the same bytes.
+ * state, and their ratios to plain writes and reads of the same bytes, plus SHA-256 alone.
  * Returns one {@link BenchResult} per figure (value in MB/s, 10⁶ bytes per second).
  */
-export async function benchCheckpoint({ repeats = 5, withAdam = true }: { repeats?: number; withAdam?: boolean } = {}): Promise<BenchResult[]> {
+export async function benchCheckpoint({ repeats = 5, withAdam = true, params = PARAMS }: BenchCheckpointOptions = {}): Promise<BenchResult[]> {
   await gl.init({ backend: 'cpu' });
-  const total = SHAPES.reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
-  if (total !== PARAMS) throw new Error(`bench checkpoint: the shapes hold ${total} parameters, not ${PARAMS}`);
+  if (!Number.isInteger(params / 1000) || params <= 0) throw new Error(`benchCheckpoint: params must be a positive multiple of 1000, got ${params}`);
+  const shapes = params === PARAMS ? SHAPES : [[params / 1000, 1000]];
+  const total = shapes.reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
+  if (total !== params) throw new Error(`bench checkpoint: the shapes hold ${total} parameters, not ${params}`);
   const dir = fs.mkdtempSync(path.join(tmpdir(), 'gradlab-bench-ckpt-'));
   const results: BenchResult[] = [];
   try {
     for (const adam of withAdam ? [false, true] : [false]) {
-      const model = makeModel(1);
-      const target = makeModel(2);
+      const model = makeModel(1, shapes);
+      const target = makeModel(2, shapes);
       let opt: gl.optim.AdamW | undefined;
       let optT: gl.optim.AdamW | undefined;
       if (adam) {
@@ -105,7 +117,7 @@ export async function benchCheckpoint({ repeats = 5, withAdam = true }: { repeat
       }
       if (tf.memory().numTensors !== start) throw new Error(`bench checkpoint: ${tf.memory().numTensors - start} tensors leaked`);
       const mbs = (ms: number) => bytes / 1e6 / (ms / 1e3);
-      const label = `${(bytes / 1e6).toFixed(0)} MB (10M params${adam ? ' + AdamW state' : ''})`;
+      const label = `${(bytes / 1e6).toPrecision(3)} MB (${params / 1e6}M params${adam ? ' + AdamW state' : ''})`;
       const [save, write, load, read] = [ts.save, ts.write, ts.load, ts.read].map(median) as [number, number, number, number];
       results.push({ name: `save ${label}`, value: mbs(save), unit: 'MB/s', reference: `writeSync + fsync of ${label.split(' (')[0]}: ${mbs(write).toFixed(0)} MB/s`, ratio: write / save });
       results.push({ name: `load ${label}`, value: mbs(load), unit: 'MB/s', reference: `readFileSync of ${label.split(' (')[0]}: ${mbs(read).toFixed(0)} MB/s`, ratio: read / load });

@@ -19,6 +19,7 @@ import * as nn from '../src/nn';
 import * as optim from '../src/optim';
 import { needWebgpu, useBackend } from './helpers/backend';
 import { runGradlab } from './helpers/child';
+import { benchCheckpoint } from '../bench/checkpoint';
 import { needTorch, runTorch, type TorchRun } from './helpers/torch';
 
 const FIXTURES = join(__dirname, 'fixtures', 'io');
@@ -167,6 +168,12 @@ describe('io: checkpoints', function () {
       assert.deepEqual(Array.from(new Uint32Array((ck.tensors.get(name)!.data as Float32Array).slice().buffer)), b, `${name} in the file`);
     }
     assert.equal(out.leaked, 0, 'only the second model (4 parameters) and its optimiser state (8 buffers) were added');
+  });
+
+  it('the checkpoint benchmark runs (a small size) and reports finite figures', async () => {
+    const rs = await benchCheckpoint({ params: 100_000, repeats: 1 });
+    assert.deepEqual(rs.map((r) => r.name.split(' ')[0]), ['save', 'load', 'SHA-256', 'save', 'load', 'SHA-256']);
+    for (const r of rs) assert.ok(r.value > 0 && Number.isFinite(r.ratio) && r.ratio > 0, `${r.name}: ${r.value} ${r.unit}, ${r.ratio}x`);
   });
 
   describe('checked independently in Python', () => {
