@@ -297,6 +297,21 @@ describe('io: checkpoints', function () {
       await refuses('no loader saved', null, /a loader was given but the checkpoint has no loader state/, () => ({ model: mlp(8, 5), opts: { loader: { state: () => 1, loadState: () => undefined } } }));
     });
 
+    it('strict: false ignores saved parameters the model lacks; a newer format version is refused', async () => {
+      const small = new nn.Sequential(new nn.Linear(5, 8, { rng: 0 }));
+      const big = new nn.Sequential(new nn.Linear(5, 8, { rng: 1 }), new nn.ReLU(), new nn.Linear(8, 3, { rng: 1 }));
+      const file = join(dir, 'big.safetensors');
+      await io.saveCheckpoint(file, { model: big, step: 4 });
+      await assert.rejects(io.loadCheckpoint(file, { model: small }), /in the checkpoint but not in the model: 2\.weight, 2\.bias\nTo fix: .*pass strict: false/);
+      assert.equal((await io.loadCheckpoint(file, { model: small, strict: false })).step, 4);
+      assert.deepEqual((await paramBits(small))['0.weight'], (await paramBits(big))['0.weight']);
+      const v2 = Buffer.from(readFileSync(file).toString('latin1').replace('"format_version":"1"', '"format_version":"2"'), 'latin1');
+      writeFileSync(file, v2);
+      await assert.rejects(io.loadCheckpoint(file, { model: big }), /checkpoint format version 2, but this gradlab \(.*\) reads version 1; load it with the gradlab that wrote it/);
+      small.dispose();
+      big.dispose();
+    });
+
     it('a plain safetensors file or a missing file', async () => {
       const plain = Buffer.from(io.encodeSafetensors({ x: { dtype: 'F32', shape: [1], data: new Float32Array(1) } }));
       await refuses('plain safetensors', plain, /is not a gradlab checkpoint \(__metadata__\.format is undefined, not "gradlab\.checkpoint"\); read its tensors with gl\.io\.loadSafetensors/);
