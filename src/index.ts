@@ -20,3 +20,4 @@ export * as optim from './optim';
 export * as train from './train';
 export * as data from './data';
 export * as exercise from './exercise';
+export * as io from './io';
