@@ -6,6 +6,7 @@
  */
 import { benchAutograd } from './autograd';
 import { benchBackends } from './backends';
+import { benchCheckpoint } from './checkpoint';
 import { benchKernel } from './kernel';
 import { benchOptim } from './optim';
 import { writeReport, type BenchResult } from './report';
@@ -14,8 +15,10 @@ const SUITES: Record<string, { what: string; run: () => Promise<BenchResult[]> }
   backends: { what: 'matmul GFLOP/s per backend, ratio to the cpu backend', run: benchBackends },
   kernel: { what: 'gradlab kernel start and warm cell round trip, ratio to plain tslab', run: benchKernel },
   autograd: { what: 'MLP 784-256-256-10 SGD step: gradlab vs tfjs variableGrads vs PyTorch', run: benchAutograd },
-  optim: { what: 'AdamW step over 10M parameters: gradlab vs tfjs tf.train.adam vs PyTorch AdamW', run: benchOptim },
-  // checkpoint: { what: '...', run: benchCheckpoint },  // hook: add with `import { benchCheckpoint } from './checkpoint'` once bench/checkpoint.ts lands
+  optim: {
+    what: 'AdamW step over 10M parameters: gradlab vs tfjs tf.train.adam vs PyTorch AdamW; checkpoint save / load vs a plain fs write / read of the same bytes',
+    run: async () => [...(await benchOptim()), ...(await benchCheckpoint())],
+  },
 };
 
 async function main(): Promise<void> {
