@@ -108,6 +108,20 @@ describe('data: seeded RNG', () => {
     assert.deepEqual(draw(resumed, 5, (q) => q.normal()), draw(r, 5, (q) => q.normal()));
   });
 
+  it('rewinds in place with setState (every holder continues the saved stream) and refuses a bad state', () => {
+    const r = rng(9);
+    r.normal();
+    const saved = JSON.parse(JSON.stringify(r.state()));
+    const expected = draw(r, 6, (q) => q.normal());
+    const holder = { stream: r };
+    draw(r, 3, (q) => q.uniform()); // move on, then rewind the same object
+    assert.equal(r.setState(saved), r);
+    assert.deepEqual(draw(holder.stream, 6, (q) => q.normal()), expected);
+    assert.throws(() => r.setState({ s: [0, 0, 0, 0] }), /Rng.setState: expected a state from Rng.state\(\) \(4 integers, not all zero\)/);
+    assert.throws(() => r.setState({ s: [1, 2, 3] }), /Rng.setState/);
+    assert.throws(() => Rng.fromState({ s: [1, 2, 3.5, 4] }), /Rng.fromState/);
+  });
+
   for (const backend of ['cpu', 'wasm'] as const) {
     it(`makes tensors on ${backend} equal to the stream's own draws (backend-independent), with the right shape and dtype`, async () => {
       await useBackend(backend);

@@ -216,13 +216,26 @@ export class Rng {
     return { s: [this.s0, this.s1, this.s2, this.s3], spare: this.spare };
   }
 
-  /** Resume a stream saved by {@link state}. */
+  /** Resume a stream saved by {@link state}, as a new generator. */
   static fromState(state: { s: readonly number[]; spare?: number | null }): Rng {
-    if (state.s.length !== 4 || state.s.some((v) => !Number.isInteger(v))) throw new Error(`Rng.fromState: expected 4 integers, got ${JSON.stringify(state.s)}`);
-    const r = new Rng(0);
-    [r.s0, r.s1, r.s2, r.s3] = state.s.map((v) => v | 0) as [number, number, number, number];
-    r.spare = state.spare ?? null;
-    return r;
+    return new Rng(0).setState(state, 'Rng.fromState');
+  }
+
+  /**
+   * Rewind this generator in place to a state saved by {@link state}, so every
+   * holder of it (a `Dropout` layer, a data sampler) continues the saved stream.
+   * Reference: `torch.Generator.set_state`.
+   */
+  setState(state: { s: readonly number[]; spare?: number | null }, where = 'Rng.setState'): this {
+    const s = state?.s;
+    if (!Array.isArray(s) || s.length !== 4 || s.some((v) => !Number.isInteger(v)) || s.every((v) => (v | 0) === 0)) {
+      throw new Error(`${where}: expected a state from Rng.state() (4 integers, not all zero), got ${JSON.stringify(s)}`);
+    }
+    const spare = state.spare ?? null;
+    if (spare !== null && !Number.isFinite(spare)) throw new Error(`${where}: spare must be a finite number or null, got ${String(spare)}`);
+    [this.s0, this.s1, this.s2, this.s3] = s.map((v) => v | 0) as [number, number, number, number];
+    this.spare = spare;
+    return this;
   }
 }
 

@@ -555,7 +555,7 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
   need('loader', loader, ck.loader);
   need('rng', rng, ck.rng);
   const rngs = rng ? rngRecord(rng) : {};
-  const restored: [Rng, Rng][] = [];
+  const restored: [Rng, ReturnType<Rng['state']>][] = [];
   if (rng && ck.rng) {
     const want = Object.keys(rngs);
     const have = Object.keys(ck.rng);
@@ -567,7 +567,8 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     } else {
       for (const k of want) {
         try {
-          restored.push([rngs[k]!, Rng.fromState(ck.rng[k]!)]);
+          Rng.fromState(ck.rng[k]!); // validates the saved state; nothing is written until every part has passed
+          restored.push([rngs[k]!, ck.rng[k]!]);
         } catch (e) {
           problems.push(`random stream '${k}': ${(e as Error).message}`);
         }
@@ -610,7 +611,7 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
       undo.push(() => loader.loadState(prev));
     }
     // Cannot fail from here on.
-    for (const [target, from] of restored) Object.assign(target, from);
+    for (const [target, saved] of restored) target.setState(saved);
     for (const [p, v] of newValues) p.assign(v);
     newValues.length = 0;
   } catch (e) {
