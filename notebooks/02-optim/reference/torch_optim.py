@@ -25,6 +25,9 @@ A, B = 1.0, 20.0  # the ravine f = (A x^2 + B y^2)/2: condition number B/A = 20
 # v = mu v + g, p -= lr v:  lr = 4/(sqrt(L) + sqrt(m))^2, mu = ((sqrt(k) - 1)/(sqrt(k) + 1))^2.
 HB_LR = 4.0 / (math.sqrt(B) + math.sqrt(A)) ** 2
 HB_MU = ((math.sqrt(B / A) - 1.0) / (math.sqrt(B / A) + 1.0)) ** 2
+# Nesterov's usual parameters for a strongly convex quadratic: lr = 1/L, mu = (sqrt(k) - 1)/(sqrt(k) + 1).
+NAG_LR = 1.0 / B
+NAG_MU = (math.sqrt(B / A) - 1.0) / (math.sqrt(B / A) + 1.0)
 
 
 def ravine_grad(p):
@@ -48,7 +51,7 @@ CONFIGS = {
     "ravine": {
         "SGD": {"lr": 2.0 / (A + B)},
         "momentum": {"lr": HB_LR, "momentum": HB_MU},
-        "nesterov": {"lr": HB_LR, "momentum": HB_MU, "nesterov": True},
+        "nesterov": {"lr": NAG_LR, "momentum": NAG_MU, "nesterov": True},
         "Adam": {"lr": 0.1},
         "AdamW": {"lr": 0.1, "weightDecay": 0.1},
     },
