@@ -272,6 +272,9 @@ export function main(configPath: string): void {
   const worker = new Worker(path.join(__dirname, 'server.js'), { workerData: options });
   const post = (m: ToServer) => worker.postMessage(m);
   const out = new CellOutput(post);
+  // tslab's jupyter module loads its converter: load gradlab's patched copy first (kernel/converter.ts).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('./converter') as typeof import('./converter')).converterModule();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const jupyter = require('tslab/dist/jupyter') as TslabJupyter;
   const sink: DisplaySink = Object.assign(tslabSink(jupyter), { clear: (wait: boolean) => out.clear(wait) });

@@ -18,7 +18,8 @@
  * ```
  */
 import * as fs from 'fs';
-import { createConverter, type Converter, type Diagnostic } from 'tslab/dist/converter';
+import type { Converter, Diagnostic } from 'tslab/dist/converter';
+import { converterModule } from './converter';
 import { createExecutor, type ConverterSet, type Executor } from 'tslab/dist/executor';
 import { printQuickInfo } from 'tslab/dist/inspect';
 import { diagnosticsError, exceptionError, internalError, type CellError } from './errors';
@@ -29,6 +30,9 @@ import { codePointToIndex, indexToCodePoint } from './syntax';
 export type RunOutcome =
   | { status: 'ok'; hasValue: boolean; value?: unknown }
   | ({ status: 'error' } & CellError);
+
+/** tslab's converter, with gradlab's fix for shorthands naming an earlier cell's variable (kernel/converter.ts). */
+const { createConverter } = converterModule().module;
 
 /** tslab prints each diagnostic with this format; the session takes them from the converter instead. */
 const DIAGNOSTIC_FORMAT = '%s%d:%d - %s';

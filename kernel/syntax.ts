@@ -7,7 +7,9 @@
  * The parser is tslab's bundled TypeScript, the one that checks the cells.
  */
 import * as path from 'path';
-import { isCompleteCode } from 'tslab/dist/converter';
+import { converterModule } from './converter';
+
+const { isCompleteCode } = converterModule().module;
 
 type TS = typeof import('@tslab/typescript-for-tslab');
 

@@ -191,3 +191,40 @@ describe('kernel child processes', () => {
     }
   });
 });
+
+describe("kernel: tslab's converter with the shorthand fix (kernel/converter.ts)", function () {
+  this.timeout(60_000);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { converterModule } = require('../kernel/converter') as typeof import('../kernel/converter');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { TypeScriptSession } = require('../kernel/session') as typeof import('../kernel/session');
+  let s: InstanceType<typeof TypeScriptSession>;
+  before(() => {
+    s = new TypeScriptSession(process.cwd());
+  });
+  after(() => s.close());
+
+  it('applies to the installed tslab (an upgrade that drops it fails here)', () => {
+    assert.equal(converterModule().patched, true);
+  });
+
+  const value = async (code: string) => {
+    const r = await s.run(code);
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    return (r as { value?: unknown }).value;
+  };
+
+  it('lets a shorthand name an earlier cell variable, function or let (plain tslab: ReferenceError)', async () => {
+    await value('const a = 1;\nlet b = 2;\nfunction f() { return 3; }');
+    assert.deepEqual(await value('const o = { a, b, f };\n[o.a, o.b, o.f()]'), [1, 2, 3]);
+    // in a nested function, called later
+    assert.equal(await value('const g = () => ({ a, b });\ng().a + g().b'), 3);
+  });
+
+  it('keeps shorthands of local names local, and writes destructuring assignments back to the earlier cell', async () => {
+    assert.equal(await value('(() => { const a = 10; const q = { a }; return q.a; })()'), 10);
+    assert.equal(await value('({ b } = { b: 5 });\nb'), 5);
+    assert.equal(await value('({ b = 7 } = {});\nb'), 7);
+    assert.equal(await value('b'), 7);
+  });
+});

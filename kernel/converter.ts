@@ -1,0 +1,85 @@
+/**
+ * tslab's converter (its type checker and transpiler), with one fix:
+ * an object-literal shorthand that names a variable of an earlier cell.
+ *
+ * tslab compiles each cell as a module and rewrites every identifier that
+ * refers to an earlier cell's declaration into `exports.<name>` (its
+ * `wrapPrevIdentifier` transformer). It asks the checker for the identifier's
+ * symbol, and for the name of a shorthand property (`{ a }`) the checker
+ * answers with the *property*, not the variable, so the name stays bare and
+ * the cell throws `ReferenceError: a is not defined` at run time:
+ *
+ * ```ts
+ * const a = 1;          // cell 1
+ * const o = { a };      // cell 2: ReferenceError with plain tslab 1.0.22
+ * ```
+ *
+ * The fix rewrites such a shorthand into `a: exports.a` (and `{ a = 1 } = o`
+ * into `{ a: exports.a = 1 } = o`), asking the checker for the shorthand's
+ * *value* symbol (`getShorthandAssignmentValueSymbol`). It is applied to the
+ * converter's source when the kernel loads it; if tslab's source ever
+ * changes so the patch no longer applies, the kernel warns once on stderr and
+ * runs unpatched (test/kernel-units.test.ts fails on that, so an upgrade
+ * cannot drop the fix silently).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import Module = require('module');
+
+type ConverterModule = typeof import('tslab/dist/converter');
+
+/** The first lines of tslab's `wrapPrevIdentifier`, where the fix goes in front. */
+const ANCHOR = `function wrapPrevIdentifier(node) {
+            var _a, _b;
+            if (!ts.isIdentifier(node)) {`;
+
+/** Shorthand properties naming an earlier cell's variable become `name: exports.name`. */
+const FIX = `function wrapPrevIdentifier(node) {
+            var _a, _b;
+            if (ts.isShorthandPropertyAssignment(node)) {
+                const valueSymbol = checker.getShorthandAssignmentValueSymbol(node);
+                const fromPrev = ((valueSymbol === null || valueSymbol === void 0 ? void 0 : valueSymbol.declarations) || []).some((d) => d.getSourceFile() === declsFile);
+                if (fromPrev) {
+                    const access = ts.factory.createPropertyAccessExpression(ts.factory.createIdentifier("exports"), node.name.text);
+                    const init = node.objectAssignmentInitializer;
+                    return ts.factory.createPropertyAssignment(node.name.text, init ? ts.factory.createAssignment(access, ts.visitNode(init, wrapPrevIdentifier)) : access);
+                }
+            }
+            if (!ts.isIdentifier(node)) {`;
+
+let loaded: { module: ConverterModule; patched: boolean } | undefined;
+
+/**
+ * tslab's converter module with the shorthand fix applied (loaded once, and
+ * put in `require.cache` so that tslab's own modules get the same copy).
+ */
+export function converterModule(): { module: ConverterModule; patched: boolean } {
+  if (loaded) return loaded;
+  const file = require.resolve('tslab/dist/converter');
+  if (require.cache[file]) {
+    // Someone loaded the unpatched module first; use it rather than have two copies.
+    loaded = { module: require.cache[file]!.exports as ConverterModule, patched: false };
+  } else {
+    const source = fs.readFileSync(file, 'utf8');
+    if (!source.includes(ANCHOR)) {
+      process.stderr.write(`gradlab kernel: tslab's converter (${file}) is not the version gradlab patches; object shorthands such as { a } that name an earlier cell's variable will fail with ReferenceError (write { a: a })\n`);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      loaded = { module: require(file) as ConverterModule, patched: false };
+    } else {
+      const m = new Module(file, module);
+      m.filename = file;
+      m.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(path.dirname(file));
+      require.cache[file] = m;
+      try {
+        (m as unknown as { _compile(src: string, file: string): void })._compile(source.replace(ANCHOR, FIX), file);
+      } catch (e) {
+        delete require.cache[file];
+        throw e;
+      }
+      m.loaded = true;
+      loaded = { module: m.exports as ConverterModule, patched: true };
+    }
+  }
+  return loaded;
+}
