@@ -16,7 +16,14 @@
  *
  * The fix rewrites such a shorthand into `a: exports.a` (and `{ a = 1 } = o`
  * into `{ a: exports.a = 1 } = o`), asking the checker for the shorthand's
- * *value* symbol (`getShorthandAssignmentValueSymbol`). It is applied to the
+ * *value* symbol (`getShorthandAssignmentValueSymbol`).
+ *
+ * A second fix: a property name is never a variable. In `const { c: cc } = o`
+ * the checker resolves `c` to the property of `o`'s type, declared in the
+ * earlier cell, so tslab turned it into `exports.c` and the cell failed with
+ * `SyntaxError: Identifier 'exports' has already been declared`. The names of
+ * binding elements (`{ c: cc }`) and of property assignments (`{ c: 1 }`) are
+ * now left as they are. It is applied to the
  * converter's source when the kernel loads it; if tslab's source ever
  * changes so the patch no longer applies, the kernel warns once on stderr and
  * runs unpatched (test/kernel-units.test.ts fails on that, so an upgrade
@@ -45,6 +52,9 @@ const FIX = `function wrapPrevIdentifier(node) {
                     const init = node.objectAssignmentInitializer;
                     return ts.factory.createPropertyAssignment(node.name.text, init ? ts.factory.createAssignment(access, ts.visitNode(init, wrapPrevIdentifier)) : access);
                 }
+            }
+            if (ts.isIdentifier(node) && node.parent && ((ts.isBindingElement(node.parent) && node.parent.propertyName === node) || (ts.isPropertyAssignment(node.parent) && node.parent.name === node))) {
+                return node;
             }
             if (!ts.isIdentifier(node)) {`;
 

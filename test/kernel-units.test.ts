@@ -192,7 +192,7 @@ describe('kernel child processes', () => {
   });
 });
 
-describe("kernel: tslab's converter with the shorthand fix (kernel/converter.ts)", function () {
+describe("kernel: tslab's converter with the shorthand and property-name fixes (kernel/converter.ts)", function () {
   this.timeout(60_000);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { converterModule } = require('../kernel/converter') as typeof import('../kernel/converter');
@@ -226,5 +226,12 @@ describe("kernel: tslab's converter with the shorthand fix (kernel/converter.ts)
     assert.equal(await value('({ b } = { b: 5 });\nb'), 5);
     assert.equal(await value('({ b = 7 } = {});\nb'), 7);
     assert.equal(await value('b'), 7);
+  });
+
+  it('leaves property names alone: destructuring with a rename, literals and parameters typed by an earlier cell', async () => {
+    await value('const obj = { c: 3, d: 4 };');
+    assert.deepEqual(await value('const { c: cc, d } = obj;\n[cc, d]'), [3, 4]); // plain tslab: SyntaxError
+    assert.equal(await value('function h({ c: z }: typeof obj) { return z; }\nh(obj)'), 3);
+    assert.deepEqual(await value('const lit: typeof obj = { c: 5, d: 6 };\nconst { obj: inner } = { obj: 7 };\n[lit.c, inner, obj.c]'), [5, 7, 3]);
   });
 });
