@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import * as io from '../src/io';
+import { crc32Js } from '../src/io/crc32';
 import { tf } from '../src/backend/tf';
 import { useBackend } from './helpers/backend';
 import { needTorch, runTorch, type TorchRun } from './helpers/torch';
@@ -159,6 +160,20 @@ describe('io: safetensors', () => {
     data.set(bytesOf(0), 2); // F32 at offset 2
     const f = io.decodeSafetensors(rawFile({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] }, b: { dtype: 'F32', shape: [1], data_offsets: [2, 6] } }, data));
     assert.deepEqual(Array.from(f.tensors.get('b')!.data as Float32Array), [0]);
+  });
+
+  it('computes CRC-32 as zlib does (the check value, incremental, the JavaScript fallback)', () => {
+    assert.equal(io.crc32('123456789'), 0xcbf43926); // the standard check value of CRC-32/ISO-HDLC
+    assert.equal(io.crc32Text(io.crc32('123456789')), 'crc32:cbf43926');
+    assert.equal(io.crc32(new Uint8Array(0)), 0);
+    const bytes = new Uint8Array(100_003);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+    const whole = io.crc32(bytes);
+    assert.equal(io.crc32(bytes.subarray(40_000), io.crc32(bytes.subarray(0, 40_000))), whole, 'crc32(b, crc32(a)) = crc32(a + b)');
+    assert.equal(crc32Js(bytes), whole, 'the fallback equals the native CRC');
+    assert.equal(crc32Js(bytes.subarray(7), crc32Js(bytes.subarray(0, 7))), whole);
+    bytes[5_000]! ^= 0x01;
+    assert.notEqual(io.crc32(bytes), whole, 'one flipped bit changes it');
   });
 
   it('saves and loads files atomically, and converts to and from tfjs without leaks', async () => {

@@ -14,20 +14,27 @@
  *     order), `optimizer` (class, param groups, per-parameter steps, parameter names),
  *     `scheduler`, `rng`, `loader`, `extra`, `saved_at`, and `checksum`.
  *
- * The checksum is `sha256:<hex>`, SHA-256 over the data bytes (everything after the
- * header, in file order) followed by the UTF-8 of
+ * The checksum is `crc32:<8 hex digits>`, the CRC-32 (zlib's, Python's `zlib.crc32`)
+ * of the data bytes (everything after the header, in file order) followed by the UTF-8 of
  * `JSON.stringify([tensors, metadata])`, where `tensors` lists
  * `[name, dtype, shape, data_offsets]` sorted by name and `metadata` lists the
  * `[key, value]` pairs of `__metadata__` except `checksum`, sorted by key (Python:
  * `json.dumps(..., separators=(',', ':'), ensure_ascii=False)`). So a flipped bit in
  * the data, and an edited header (a renamed tensor, a changed step), are both caught.
  *
+ * Why CRC-32 and not a cryptographic hash: the checksum guards against accidental
+ * damage (a flipped bit, a truncated copy, a hand-edited header), which CRC-32 detects
+ * (every burst of up to 32 bits, anything else with probability 1 − 2⁻³²), as gzip, zip
+ * and PNG rely on. It cannot stop deliberate tampering, and neither could SHA-256
+ * stored in the same file: whoever edits the file can rewrite the hash too. CRC-32
+ * runs at several GB/s, SHA-256 at about 1.4 GB/s here, which would make the check
+ * cost as much as reading the file.
+ *
  * Reference: `torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(), ...})`
  * and `torch.load` + `load_state_dict(strict=True)`; Hugging Face Accelerate's
  * `save_state` / `load_state` (which also saves RNG states).
  * Introduced in notebooks/02-optim.
  */
-import { createHash, type Hash } from 'crypto';
 import * as fs from 'fs';
 import { tf } from '../backend/tf';
 import { gradlabVersion } from '../backend/versions';
@@ -35,6 +42,7 @@ import type { Tensor } from '../autograd';
 import { Rng } from '../data/rng';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import { writeAtomic } from './atomic';
+import { crc32, crc32Text } from './crc32';
 import { decodeSafetensors, planSafetensors, tensorBytes, type Dtype, type SafeTensor } from './safetensors';
 
 /** The value of the `format` metadata key of every gradlab checkpoint. */
@@ -99,7 +107,7 @@ export interface SaveCheckpointOptions {
 export interface SaveCheckpointResult {
   /** The file's size in bytes. */
   bytes: number;
-  /** `sha256:<hex>` (see the module documentation for what it covers). */
+  /** `crc32:<8 hex digits>` (see the module documentation for what it covers). */
   checksum: string;
   /** Names of the tensors written, in file order. */
   tensors: string[];
@@ -107,7 +115,7 @@ export interface SaveCheckpointResult {
 
 const TF_TO_DTYPE: Record<string, Dtype> = { float32: 'F32', int32: 'I32', bool: 'BOOL' };
 const DTYPE_TO_TF: Partial<Record<Dtype, 'float32' | 'int32' | 'bool'>> = { F32: 'float32', I32: 'int32', BOOL: 'bool' };
-const CHECKSUM_PLACEHOLDER = `sha256:${'0'.repeat(64)}`;
+const CHECKSUM_PLACEHOLDER = crc32Text(0);
 const OPTIM_PREFIX = 'optim.state.';
 const CHUNK = 4 << 20;
 
@@ -137,12 +145,13 @@ export function checksumHeaderText(tensors: Iterable<[string, { dtype: string; s
   return JSON.stringify([ts, ms]);
 }
 
-/** Hash `bytes` in chunks, yielding to the event loop between them (so file I/O completions run meanwhile). */
-async function hashChunked(h: Hash, bytes: Uint8Array): Promise<void> {
+/** CRC-32 of `bytes` continuing from `crc`, in chunks, yielding to the event loop between them (so file I/O completions run meanwhile). */
+async function crcChunked(bytes: Uint8Array, crc: number): Promise<number> {
   for (let o = 0; o < bytes.length; o += CHUNK) {
-    h.update(bytes.subarray(o, Math.min(o + CHUNK, bytes.length)));
+    crc = crc32(bytes.subarray(o, Math.min(o + CHUNK, bytes.length)), crc);
     if (o + CHUNK < bytes.length) await new Promise((r) => setImmediate(r));
   }
+  return crc;
 }
 
 /** Write all of `bufs` at `position` (writev in groups; finishes short writes). */
@@ -199,7 +208,7 @@ function rngRecord(rng: Rng | Record<string, Rng>): Record<string, Rng> {
  * crashed save's temporary file is removed by the next save to the same path. Reads tensors with `await t.data()`
  * (works on webgpu). Returns the size, checksum and tensor names.
  *
- * The data is written first and hashed while it goes to disk; the header, whose
+ * The data is written first and checksummed while it goes to disk; the header, whose
  * length does not depend on the checksum's value, is written last.
  *
  * @example
@@ -256,20 +265,19 @@ export async function saveCheckpoint(path: string, options: SaveCheckpointOption
   await writeAtomic(
     path,
     async ({ handle }) => {
-      // Data first (the threadpool writes and syncs it) while this thread hashes it.
+      // Data first (the threadpool writes it) while this thread checksums it; then the
+      // header, whose length does not depend on the checksum's value. writeAtomic
+      // fsyncs the whole file once, before the rename.
       const parts = plan.order.map((o) => tensorBytes(o.tensor));
-      const io = (async () => {
-        await writeAll(handle, parts, plan.header.length);
-        await handle.datasync();
-      })();
-      const h = createHash('sha256');
+      const io = writeAll(handle, parts, plan.header.length);
+      let crc = 0;
       try {
-        for (const b of parts) await hashChunked(h, b);
+        for (const b of parts) crc = await crcChunked(b, crc);
       } finally {
         await io;
       }
-      h.update(checksumHeaderText(plan.order.map((o) => [o.name, { dtype: o.tensor.dtype, shape: o.tensor.shape, begin: o.begin, end: o.end }]), metadata));
-      checksum = `sha256:${h.digest('hex')}`;
+      crc = crc32(checksumHeaderText(plan.order.map((o) => [o.name, { dtype: o.tensor.dtype, shape: o.tensor.shape, begin: o.begin, end: o.end }]), metadata), crc);
+      checksum = crc32Text(crc);
       const header = planSafetensors(entries, { ...metadata, checksum }, where).header;
       if (header.length !== plan.header.length) throw new Error(`${where}: internal error: the header changed length`);
       await writeAll(handle, [header], 0);
@@ -313,8 +321,8 @@ export interface CheckpointContents {
   bytes: number;
 }
 
-/** Read the whole file, hashing the data part while later chunks are still being read. */
-async function readAndHash(path: string, where: string): Promise<{ bytes: Buffer; hash: Hash; dataStart: number }> {
+/** Read the whole file, checksumming the data part while later chunks are still being read. */
+async function readAndHash(path: string, where: string): Promise<{ bytes: Buffer; crc: number; dataStart: number }> {
   let handle: fs.promises.FileHandle;
   try {
     handle = await fs.promises.open(path, 'r');
@@ -338,16 +346,16 @@ async function readAndHash(path: string, where: string): Promise<{ bytes: Buffer
     let dataStart = size;
     if (size >= 8) dataStart = Math.min(size, 8 + Number(bytes.readBigUInt64LE(0) > BigInt(size) ? BigInt(size) : bytes.readBigUInt64LE(0)));
     await readAt(first, dataStart - first);
-    const hash = createHash('sha256');
-    // Pipeline: read chunk k+1 (threadpool) while hashing chunk k (this thread).
+    let crc = 0;
+    // Pipeline: read chunk k+1 (threadpool) while checksumming chunk k (this thread).
     let pending: Promise<void> | null = dataStart < size ? readAt(dataStart, Math.min(CHUNK, size - dataStart)) : null;
     for (let o = dataStart; o < size; o += CHUNK) {
       await pending;
       const next = o + CHUNK;
       pending = next < size ? readAt(next, Math.min(CHUNK, size - next)) : null;
-      hash.update(bytes.subarray(o, Math.min(o + CHUNK, size)));
+      crc = crc32(bytes.subarray(o, Math.min(o + CHUNK, size)), crc);
     }
-    return { bytes, hash, dataStart };
+    return { bytes, crc, dataStart };
   } finally {
     await handle.close();
   }
@@ -377,7 +385,7 @@ function parseJson<T>(where: string, metadata: Record<string, string>, key: stri
  */
 export async function readCheckpoint(path: string): Promise<CheckpointContents> {
   const where = `readCheckpoint(${path})`;
-  const { bytes, hash, dataStart } = await readAndHash(path, where);
+  const { bytes, crc, dataStart } = await readAndHash(path, where);
   const file = decodeSafetensors(bytes, { source: where });
   if (file.dataStart !== dataStart) throw new Error(`${where}: internal error: data start ${file.dataStart} ≠ ${dataStart}`);
   const m = file.metadata;
@@ -388,14 +396,13 @@ export async function readCheckpoint(path: string): Promise<CheckpointContents> 
   if (version !== CHECKPOINT_FORMAT_VERSION) {
     throw new CheckpointError(`${where}: checkpoint format version ${m.format_version}, but this gradlab (${gradlabVersion()}) reads version ${CHECKPOINT_FORMAT_VERSION}; load it with the gradlab that wrote it (${m.gradlab_version})`);
   }
-  if (!/^sha256:[0-9a-f]{64}$/.test(m.checksum ?? '')) throw new CheckpointError(`${where}: __metadata__.checksum is ${JSON.stringify(m.checksum)}, not sha256:<64 hex digits>; the header is damaged`);
+  if (!/^crc32:[0-9a-f]{8}$/.test(m.checksum ?? '')) throw new CheckpointError(`${where}: __metadata__.checksum is ${JSON.stringify(m.checksum)}, not crc32:<8 hex digits>; the header is damaged`);
   const headerJson = JSON.parse(bytes.subarray(8, dataStart).toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
   const infos = Array.from(file.tensors, ([name, t]) => {
     const [begin, end] = headerJson[name]!.data_offsets;
     return [name, { dtype: t.dtype, shape: t.shape, begin, end }] as [string, { dtype: string; shape: number[]; begin: number; end: number }];
   });
-  hash.update(checksumHeaderText(infos, m));
-  const actual = `sha256:${hash.digest('hex')}`;
+  const actual = crc32Text(crc32(checksumHeaderText(infos, m), crc));
   if (actual !== m.checksum) {
     throw new CheckpointError(
       `${where}: checksum mismatch: the file records ${m.checksum} but its data and header hash to ${actual}; the file is corrupt (a flipped bit, an interrupted copy, or an edited header): restore it or load an earlier checkpoint`,

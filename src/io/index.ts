@@ -28,6 +28,7 @@ export {
 } from './safetensors';
 export { saveSafetensors, loadSafetensors, fromTf, toTf } from './files';
 export { writeAtomic, cleanStaleTemps, type AtomicFile, type WriteAtomicOptions } from './atomic';
+export { crc32, crc32Text } from './crc32';
 export {
   saveCheckpoint,
   loadCheckpoint,
