@@ -117,7 +117,6 @@ const TF_TO_DTYPE: Record<string, Dtype> = { float32: 'F32', int32: 'I32', bool:
 const DTYPE_TO_TF: Partial<Record<Dtype, 'float32' | 'int32' | 'bool'>> = { F32: 'float32', I32: 'int32', BOOL: 'bool' };
 const CHECKSUM_PLACEHOLDER = crc32Text(0);
 const OPTIM_PREFIX = 'optim.state.';
-const CHUNK = 4 << 20;
 
 function isTf(t: Tensor | tf.Tensor): t is tf.Tensor {
   return t instanceof tf.Tensor;
@@ -145,42 +144,18 @@ export function checksumHeaderText(tensors: Iterable<[string, { dtype: string; s
   return JSON.stringify([ts, ms]);
 }
 
-/** CRC-32 of `bytes` continuing from `crc`, in chunks, yielding to the event loop between them (so file I/O completions run meanwhile). */
-async function crcChunked(bytes: Uint8Array, crc: number): Promise<number> {
-  for (let o = 0; o < bytes.length; o += CHUNK) {
-    crc = crc32(bytes.subarray(o, Math.min(o + CHUNK, bytes.length)), crc);
-    if (o + CHUNK < bytes.length) await new Promise((r) => setImmediate(r));
-  }
-  return crc;
-}
-
-/** Write all of `bufs` at `position` (writev in groups; finishes short writes). */
-async function writeAll(handle: fs.promises.FileHandle, bufs: Uint8Array[], position: number): Promise<void> {
+/** Write all of `bufs` at `position` (writev in groups of up to 256 buffers; finishes short writes). */
+function writeAllSync(fd: number, bufs: Uint8Array[], position: number): void {
   let pos = position;
   for (let g = 0; g < bufs.length; g += 256) {
-    const group = bufs.slice(g, g + 256).filter((b) => b.length > 0);
-    const want = group.reduce((a, b) => a + b.length, 0);
-    if (want === 0) continue;
-    const { bytesWritten } = await handle.writev(group, pos);
-    if (bytesWritten < want) {
-      // Rare: finish buffer by buffer.
-      let skip = bytesWritten;
-      let p = pos + bytesWritten;
-      for (const b of group) {
-        if (skip >= b.length) {
-          skip -= b.length;
-          continue;
-        }
-        let off = skip;
-        skip = 0;
-        while (off < b.length) {
-          const r = await handle.write(b, off, b.length - off, p);
-          off += r.bytesWritten;
-          p += r.bytesWritten;
-        }
-      }
+    let group = bufs.slice(g, g + 256).filter((b) => b.length > 0);
+    while (group.length > 0) {
+      let n = fs.writevSync(fd, group, pos);
+      pos += n;
+      // A short write: drop what was written and go on with the rest.
+      while (group.length > 0 && n >= group[0]!.length) n -= group.shift()!.length;
+      if (n > 0) group[0] = group[0]!.subarray(n);
     }
-    pos += want;
   }
 }
 
@@ -208,8 +183,8 @@ function rngRecord(rng: Rng | Record<string, Rng>): Record<string, Rng> {
  * crashed save's temporary file is removed by the next save to the same path. Reads tensors with `await t.data()`
  * (works on webgpu). Returns the size, checksum and tensor names.
  *
- * The data is written first and checksummed while it goes to disk; the header, whose
- * length does not depend on the checksum's value, is written last.
+ * The CRC-32 of the data is computed first (it runs at several GB/s); header and data
+ * then go to the temporary file in one vectored write, and one fsync.
  *
  * @example
  * await gl.io.saveCheckpoint('run/ckpt.safetensors', { model, optimizer: opt, scheduler: sched, rng, loader, step });
@@ -265,22 +240,17 @@ export async function saveCheckpoint(path: string, options: SaveCheckpointOption
   await writeAtomic(
     path,
     async ({ handle }) => {
-      // Data first (the threadpool writes it) while this thread checksums it; then the
-      // header, whose length does not depend on the checksum's value. writeAtomic
-      // fsyncs the whole file once, before the rename.
+      // The checksum first (CRC-32 runs at several GB/s), then header and data in one
+      // synchronous vectored write (measured faster than the threadpool's round trips);
+      // writeAtomic fsyncs the file once, before the rename.
       const parts = plan.order.map((o) => tensorBytes(o.tensor));
-      const io = writeAll(handle, parts, plan.header.length);
       let crc = 0;
-      try {
-        for (const b of parts) crc = await crcChunked(b, crc);
-      } finally {
-        await io;
-      }
+      for (const b of parts) crc = crc32(b, crc);
       crc = crc32(checksumHeaderText(plan.order.map((o) => [o.name, { dtype: o.tensor.dtype, shape: o.tensor.shape, begin: o.begin, end: o.end }]), metadata), crc);
       checksum = crc32Text(crc);
       const header = planSafetensors(entries, { ...metadata, checksum }, where).header;
       if (header.length !== plan.header.length) throw new Error(`${where}: internal error: the header changed length`);
-      await writeAll(handle, [header], 0);
+      writeAllSync(handle.fd, [header, ...parts], 0);
     },
     { beforeRename },
   );
@@ -321,43 +291,49 @@ export interface CheckpointContents {
   bytes: number;
 }
 
-/** Read the whole file, checksumming the data part while later chunks are still being read. */
+/** Bytes read (and checksummed) per synchronous read; the event loop runs between chunks. */
+const READ_CHUNK = 64 << 20;
+
+/**
+ * Read the whole file and the CRC-32 of its data part. Synchronous reads in large
+ * chunks, each checksummed while still in cache, with the event loop let through
+ * between chunks: measured faster than the threadpool's asynchronous reads, whose
+ * per-chunk round trips left this thread idle for as long as the copy took.
+ */
 async function readAndHash(path: string, where: string): Promise<{ bytes: Buffer; crc: number; dataStart: number }> {
-  let handle: fs.promises.FileHandle;
+  let fd: number;
   try {
-    handle = await fs.promises.open(path, 'r');
+    fd = fs.openSync(path, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new CheckpointError(`${where}: cannot open the file (${code ?? (e as Error).message})${code === 'ENOENT' ? '; check the path, or save a checkpoint first' : ''}`);
   }
   try {
-    const size = (await handle.stat()).size;
+    const size = fs.fstatSync(fd).size;
     const bytes = Buffer.allocUnsafe(size);
-    const readAt = async (off: number, len: number): Promise<void> => {
+    const readAt = (off: number, len: number): void => {
       let got = 0;
       while (got < len) {
-        const { bytesRead } = await handle.read(bytes, off + got, len - got, off + got);
-        if (bytesRead === 0) throw new CheckpointError(`${where}: the file shrank while being read (at byte ${off + got} of ${size}); is another process writing it?`);
-        got += bytesRead;
+        const n = fs.readSync(fd, bytes, off + got, len - got, off + got);
+        if (n === 0) throw new CheckpointError(`${where}: the file shrank while being read (at byte ${off + got} of ${size}); is another process writing it?`);
+        got += n;
       }
     };
     const first = Math.min(size, 8);
-    await readAt(0, first);
+    readAt(0, first);
     let dataStart = size;
     if (size >= 8) dataStart = Math.min(size, 8 + Number(bytes.readBigUInt64LE(0) > BigInt(size) ? BigInt(size) : bytes.readBigUInt64LE(0)));
-    await readAt(first, dataStart - first);
+    readAt(first, dataStart - first);
     let crc = 0;
-    // Pipeline: read chunk k+1 (threadpool) while checksumming chunk k (this thread).
-    let pending: Promise<void> | null = dataStart < size ? readAt(dataStart, Math.min(CHUNK, size - dataStart)) : null;
-    for (let o = dataStart; o < size; o += CHUNK) {
-      await pending;
-      const next = o + CHUNK;
-      pending = next < size ? readAt(next, Math.min(CHUNK, size - next)) : null;
-      crc = crc32(bytes.subarray(o, Math.min(o + CHUNK, size)), crc);
+    for (let o = dataStart; o < size; o += READ_CHUNK) {
+      const end = Math.min(o + READ_CHUNK, size);
+      readAt(o, end - o);
+      crc = crc32(bytes.subarray(o, end), crc);
+      if (end < size) await new Promise((r) => setImmediate(r));
     }
     return { bytes, crc, dataStart };
   } finally {
-    await handle.close();
+    fs.closeSync(fd);
   }
 }
 
