@@ -6,10 +6,11 @@
  * tensors' bytes read by gradlab bit for bit.
  */
 import { strict as assert } from 'assert';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import * as io from '../src/io';
+import { writeAllSync } from '../src/io/atomic';
 import { crc32Js } from '../src/io/crc32';
 import { tf } from '../src/backend/tf';
 import { useBackend } from './helpers/backend';
@@ -174,6 +175,19 @@ describe('io: safetensors', () => {
     assert.equal(crc32Js(bytes.subarray(7), crc32Js(bytes.subarray(0, 7))), whole);
     bytes[5_000]! ^= 0x01;
     assert.notEqual(io.crc32(bytes), whole, 'one flipped bit changes it');
+  });
+
+  it('writes many buffers (more than one writev group, empty ones among them) in order', () => {
+    const bufs = Array.from({ length: 600 }, (_, i) => new Uint8Array(i % 7 === 0 ? 0 : (i % 13) + 1).fill(i & 255));
+    const file = join(dir, 'writev.bin');
+    const fd = openSync(file, 'w');
+    try {
+      writeAllSync(fd, bufs, 3);
+    } finally {
+      closeSync(fd);
+    }
+    const want = Buffer.concat([Buffer.alloc(3), ...bufs]);
+    assert.deepEqual(readFileSync(file), want);
   });
 
   it('saves and loads files atomically, and converts to and from tfjs without leaks', async () => {

@@ -86,6 +86,21 @@ export function cleanStaleTemps(target: string): string[] {
   return removed;
 }
 
+/** @internal Write all of `bufs` at `position` (writev in groups of up to 256 buffers; finishes short writes). */
+export function writeAllSync(fd: number, bufs: Uint8Array[], position: number): void {
+  let pos = position;
+  for (let g = 0; g < bufs.length; g += 256) {
+    let group = bufs.slice(g, g + 256).filter((b) => b.length > 0);
+    while (group.length > 0) {
+      let n = fs.writevSync(fd, group, pos);
+      pos += n;
+      // A short write: drop what was written and go on with the rest.
+      while (group.length > 0 && n >= group[0]!.length) n -= group.shift()!.length;
+      if (n > 0) group[0] = group[0]!.subarray(n);
+    }
+  }
+}
+
 /** fsync a directory (so a rename in it is durable); ignored where directories cannot be opened (Windows). */
 async function fsyncDir(dir: string): Promise<void> {
   let h: fs.promises.FileHandle | undefined;

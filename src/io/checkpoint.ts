@@ -41,7 +41,7 @@ import { gradlabVersion } from '../backend/versions';
 import type { Tensor } from '../autograd';
 import { Rng } from '../data/rng';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
-import { writeAtomic } from './atomic';
+import { writeAllSync, writeAtomic } from './atomic';
 import { crc32, crc32Text } from './crc32';
 import { decodeSafetensors, planSafetensors, tensorBytes, type Dtype, type SafeTensor } from './safetensors';
 
@@ -142,21 +142,6 @@ export function checksumHeaderText(tensors: Iterable<[string, { dtype: string; s
     .filter(([k]) => k !== 'checksum')
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([ts, ms]);
-}
-
-/** Write all of `bufs` at `position` (writev in groups of up to 256 buffers; finishes short writes). */
-function writeAllSync(fd: number, bufs: Uint8Array[], position: number): void {
-  let pos = position;
-  for (let g = 0; g < bufs.length; g += 256) {
-    let group = bufs.slice(g, g + 256).filter((b) => b.length > 0);
-    while (group.length > 0) {
-      let n = fs.writevSync(fd, group, pos);
-      pos += n;
-      // A short write: drop what was written and go on with the rest.
-      while (group.length > 0 && n >= group[0]!.length) n -= group.shift()!.length;
-      if (n > 0) group[0] = group[0]!.subarray(n);
-    }
-  }
 }
 
 function json(where: string, what: string, v: unknown): string {
