@@ -10,7 +10,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'os';
 import { join } from 'path';
 import * as io from '../src/io';
-import { writeAllSync } from '../src/io/atomic';
+import { writeAll } from '../src/io/atomic';
 import { crc32Js } from '../src/io/crc32';
 import { tf } from '../src/backend/tf';
 import { useBackend } from './helpers/backend';
@@ -177,17 +177,20 @@ describe('io: safetensors', () => {
     assert.notEqual(io.crc32(bytes), whole, 'one flipped bit changes it');
   });
 
-  it('writes many buffers (more than one writev group, empty ones among them) in order', () => {
+  it('writes many buffers (more than one writev group, empty ones among them) in order, synchronously or not', async () => {
     const bufs = Array.from({ length: 600 }, (_, i) => new Uint8Array(i % 7 === 0 ? 0 : (i % 13) + 1).fill(i & 255));
-    const file = join(dir, 'writev.bin');
-    const fd = openSync(file, 'w');
-    try {
-      writeAllSync(fd, bufs, 3);
-    } finally {
-      closeSync(fd);
-    }
     const want = Buffer.concat([Buffer.alloc(3), ...bufs]);
-    assert.deepEqual(readFileSync(file), want);
+    for (const sync of [true, false]) {
+      const file = join(dir, `writev-${sync}.bin`);
+      const fd = openSync(file, 'w');
+      try {
+        if (sync) writeAll(fd, bufs, 3, true);
+        else await writeAll(fd, bufs, 3, false);
+      } finally {
+        closeSync(fd);
+      }
+      assert.deepEqual(readFileSync(file), want, `sync: ${sync}`);
+    }
   });
 
   it('saves and loads files atomically, and converts to and from tfjs without leaks', async () => {

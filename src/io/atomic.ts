@@ -86,19 +86,35 @@ export function cleanStaleTemps(target: string): string[] {
   return removed;
 }
 
-/** @internal Write all of `bufs` at `position` (writev in groups of up to 256 buffers; finishes short writes). */
-export function writeAllSync(fd: number, bufs: Uint8Array[], position: number): void {
+/**
+ * @internal Write all of `bufs` at `position`: writev in groups of up to 256 buffers,
+ * finishing short writes; with `sync`, on this thread, else on libuv's threadpool (so
+ * this thread can work meanwhile).
+ */
+export function writeAll(fd: number, bufs: Uint8Array[], position: number, sync: true): void;
+export function writeAll(fd: number, bufs: Uint8Array[], position: number, sync: false): Promise<void>;
+export function writeAll(fd: number, bufs: Uint8Array[], position: number, sync: boolean): void | Promise<void> {
+  const groups: Uint8Array[][] = [];
+  for (let g = 0; g < bufs.length; g += 256) groups.push(bufs.slice(g, g + 256).filter((b) => b.length > 0));
   let pos = position;
-  for (let g = 0; g < bufs.length; g += 256) {
-    let group = bufs.slice(g, g + 256).filter((b) => b.length > 0);
-    while (group.length > 0) {
-      let n = fs.writevSync(fd, group, pos);
-      pos += n;
-      // A short write: drop what was written and go on with the rest.
-      while (group.length > 0 && n >= group[0]!.length) n -= group.shift()!.length;
-      if (n > 0) group[0] = group[0]!.subarray(n);
-    }
+  /** Drop the `n` bytes just written from the front of `group`. */
+  const advance = (group: Uint8Array[], n: number) => {
+    pos += n;
+    while (group.length > 0 && n >= group[0]!.length) n -= group.shift()!.length;
+    if (n > 0) group[0] = group[0]!.subarray(n);
+  };
+  if (sync) {
+    for (const group of groups) while (group.length > 0) advance(group, fs.writevSync(fd, group, pos));
+    return;
   }
+  return (async () => {
+    for (const group of groups) {
+      while (group.length > 0) {
+        const n = await new Promise<number>((ok, ko) => fs.writev(fd, group, pos, (e, written) => (e ? ko(e) : ok(written))));
+        advance(group, n);
+      }
+    }
+  })();
 }
 
 /** fsync a directory (so a rename in it is durable); ignored where directories cannot be opened (Windows). */

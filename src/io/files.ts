@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import { tf } from '../backend/tf';
-import { writeAllSync, writeAtomic } from './atomic';
+import { writeAll, writeAtomic } from './atomic';
 import { bf16ToFloat32, decodeSafetensors, f16ToFloat32, planSafetensors, SafetensorsError, tensorBytes, type SafeTensor, type SafetensorsFile } from './safetensors';
 
 /**
@@ -20,7 +20,7 @@ import { bf16ToFloat32, decodeSafetensors, f16ToFloat32, planSafetensors, Safete
  */
 export async function saveSafetensors(path: string, tensors: Record<string, SafeTensor> | Iterable<[string, SafeTensor]>, metadata?: Record<string, string>): Promise<void> {
   const plan = planSafetensors(tensors, metadata, `saveSafetensors(${path})`);
-  await writeAtomic(path, async ({ handle }) => writeAllSync(handle.fd, [plan.header, ...plan.order.map((o) => tensorBytes(o.tensor))], 0));
+  await writeAtomic(path, async ({ handle }) => writeAll(handle.fd, [plan.header, ...plan.order.map((o) => tensorBytes(o.tensor))], 0, true));
 }
 
 /**
