@@ -72,6 +72,27 @@ describe('backend selection', () => {
     assert.match(info.skipped[0]?.reason ?? '', /no NVIDIA GPU visible/);
   });
 
+  it("leaves the process's own error handlers in charge after loading wasm (its Emscripten glue adds handlers that rethrow)", () => {
+    // In the kernel, a stray error (a timer that throws, a promise nobody awaited) must be
+    // reported and the session kept; the glue's handlers made both fatal.
+    const r = runGradlab(`
+      const seen = [];
+      process.on('uncaughtException', (e) => seen.push(e.message));
+      const count = () => [process.listeners('uncaughtException').length, process.listeners('unhandledRejection').length];
+      const before = count();
+      await gl.init({ backend: 'wasm' });
+      const after = count();
+      setTimeout(() => { throw new Error('stray timer'); }, 5);
+      Promise.reject(new Error('nobody awaited this'));
+      await new Promise((r) => setTimeout(r, 200));
+      console.log(JSON.stringify({ before, after, seen }));
+    `);
+    assert.equal(r.status, 0, `the process died: ${r.stderr}`);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { before: number[]; after: number[]; seen: string[] };
+    assert.deepEqual(out.after, out.before, 'loading wasm adds no process handlers');
+    assert.deepEqual(out.seen.sort(), ['nobody awaited this', 'stray timer']);
+  });
+
   it('fails to force tensorflow here with the CUDA and cuDNN versions it needs and how to install it', async function () {
     if (gl.nvidiaGpu()) this.skip();
     await assert.rejects(gl.init({ backend: 'tensorflow' }), (e: Error) => {

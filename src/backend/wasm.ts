@@ -7,6 +7,28 @@ import { tf } from './tf';
 import { BackendError, type BackendInfo } from './types';
 import { packageVersion } from './versions';
 
+/**
+ * Run `f` (which instantiates the wasm module) and remove the process handlers it
+ * added. tfjs-backend-wasm's Emscripten glue registers `uncaughtException` and
+ * `unhandledRejection` handlers that rethrow, which makes every stray error fatal
+ * even where the process has its own handler: in the gradlab kernel, a timer that
+ * throws or a rejected promise nobody awaited would kill the kernel and every
+ * variable of the session. Without them Node behaves as it does by default (both
+ * are fatal in a plain script), and the kernel's own handlers report the error and
+ * keep the session. (tfjs means to remove them on dispose, but its filter of the
+ * added listeners is always empty.)
+ */
+export async function withoutRethrowingHandlers<T>(f: () => Promise<T>): Promise<T> {
+  const exceptions = new Set(process.listeners('uncaughtException'));
+  const rejections = new Set(process.listeners('unhandledRejection'));
+  try {
+    return await f();
+  } finally {
+    for (const l of process.listeners('uncaughtException')) if (!exceptions.has(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!rejections.has(l)) process.removeListener('unhandledRejection', l);
+  }
+}
+
 /** Load the WebAssembly backend (the wasm binaries ship inside the package). */
 export async function loadWasm(): Promise<BackendInfo> {
   let wasm: { getThreadsCount?: () => number };
@@ -15,7 +37,8 @@ export async function loadWasm(): Promise<BackendInfo> {
   } catch (e) {
     throw new BackendError('wasm', `backend 'wasm' cannot load: ${(e as Error).message}. Run \`npm install\`.`);
   }
-  if (!(await tf.setBackend('wasm'))) {
+  const ok = await withoutRethrowingHandlers(() => tf.setBackend('wasm'));
+  if (!ok) {
     throw new BackendError('wasm', "backend 'wasm' failed to initialise (its .wasm file could not be instantiated)");
   }
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
