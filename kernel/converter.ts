@@ -23,11 +23,22 @@
  * earlier cell, so tslab turned it into `exports.c` and the cell failed with
  * `SyntaxError: Identifier 'exports' has already been declared`. The names of
  * binding elements (`{ c: cc }`) and of property assignments (`{ c: 1 }`) are
- * now left as they are. It is applied to the
- * converter's source when the kernel loads it; if tslab's source ever
- * changes so the patch no longer applies, the kernel warns once on stderr and
- * runs unpatched (test/kernel-units.test.ts fails on that, so an upgrade
- * cannot drop the fix silently).
+ * now left as they are.
+ *
+ * A third fix: tslab drives TypeScript's watch program with a hand-made timer
+ * that it runs during the next conversion, and threw `Unexpected pending
+ * rebuildTimer` when a watched file changed twice between two cells (it happens
+ * when files under node_modules or dist/ are rewritten, deleted or hard-linked
+ * while the kernel runs). The error escaped from a file-watcher callback; with
+ * tfjs-backend-wasm loaded (its Emscripten glue rethrows uncaught exceptions)
+ * it killed the kernel. Now a second request replaces the pending rebuild (the
+ * debouncing TypeScript asks for), and clearing a timer that already ran is a
+ * no-op, as with Node's own `clearTimeout`.
+ *
+ * The fixes are applied to the converter's source when the kernel loads it; if
+ * tslab's source ever changes so that one no longer applies, the kernel warns
+ * once on stderr and runs unpatched (test/kernel-units.test.ts fails on that,
+ * so an upgrade cannot drop the fixes silently).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -37,12 +48,12 @@ import Module = require('module');
 type ConverterModule = typeof import('tslab/dist/converter');
 
 /** The first lines of tslab's `wrapPrevIdentifier`, where the fix goes in front. */
-const ANCHOR = `function wrapPrevIdentifier(node) {
+const WRAP_ANCHOR = `function wrapPrevIdentifier(node) {
             var _a, _b;
             if (!ts.isIdentifier(node)) {`;
 
-/** Shorthand properties naming an earlier cell's variable become `name: exports.name`. */
-const FIX = `function wrapPrevIdentifier(node) {
+/** Shorthand properties naming an earlier cell's variable become `name: exports.name`; property names stay. */
+const WRAP_FIX = `function wrapPrevIdentifier(node) {
             var _a, _b;
             if (ts.isShorthandPropertyAssignment(node)) {
                 const valueSymbol = checker.getShorthandAssignmentValueSymbol(node);
@@ -58,6 +69,30 @@ const FIX = `function wrapPrevIdentifier(node) {
             }
             if (!ts.isIdentifier(node)) {`;
 
+/** tslab's fake timer: a second request while one is pending threw. */
+const TIMER_ANCHOR = `        if (rebuildTimer) {
+            throw new Error("Unexpected pending rebuildTimer");
+        }`;
+const TIMER_FIX = `        if (rebuildTimer) {
+            // gradlab: a second file change before the pending rebuild ran: keep one pending
+            // rebuild (same id, so TypeScript's clearTimeout still finds it), with the latest callback.
+            rebuildTimer.callback = () => {
+                callback();
+                rebuildTimer = null;
+            };
+            return rebuildTimer;
+        }`;
+const CLEAR_ANCHOR = `        throw new Error("clearing unexpected tiemr");`;
+const CLEAR_FIX = `        // gradlab: clearing a timer that already ran (or never existed) does nothing, as in Node.
+        return;`;
+
+/** Each fix: the text it replaces (which must occur exactly once) and the replacement. */
+const FIXES: [string, string][] = [
+  [WRAP_ANCHOR, WRAP_FIX],
+  [TIMER_ANCHOR, TIMER_FIX],
+  [CLEAR_ANCHOR, CLEAR_FIX],
+];
+
 let loaded: { module: ConverterModule; patched: boolean } | undefined;
 
 /**
@@ -72,8 +107,8 @@ export function converterModule(): { module: ConverterModule; patched: boolean }
     loaded = { module: require.cache[file]!.exports as ConverterModule, patched: false };
   } else {
     const source = fs.readFileSync(file, 'utf8');
-    if (!source.includes(ANCHOR)) {
-      process.stderr.write(`gradlab kernel: tslab's converter (${file}) is not the version gradlab patches; object shorthands such as { a } that name an earlier cell's variable will fail with ReferenceError (write { a: a })\n`);
+    if (!FIXES.every(([anchor]) => source.split(anchor).length === 2)) {
+      process.stderr.write(`gradlab kernel: tslab's converter (${file}) is not the version gradlab patches; object shorthands such as { a } that name an earlier cell's variable will fail with ReferenceError (write { a: a }), and files changing under the kernel can stop it\n`);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       loaded = { module: require(file) as ConverterModule, patched: false };
     } else {
@@ -82,7 +117,7 @@ export function converterModule(): { module: ConverterModule; patched: boolean }
       m.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(path.dirname(file));
       require.cache[file] = m;
       try {
-        (m as unknown as { _compile(src: string, file: string): void })._compile(source.replace(ANCHOR, FIX), file);
+        (m as unknown as { _compile(src: string, file: string): void })._compile(FIXES.reduce((src, [anchor, fix]) => src.replace(anchor, () => fix), source), file);
       } catch (e) {
         delete require.cache[file];
         throw e;

@@ -3,7 +3,10 @@
  * history queries, cell syntax checks, error reports and tensor rendering.
  */
 import { strict as assert } from 'assert';
-import { spawn } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { diagnosticsError, exceptionError, isInterrupt } from '../kernel/errors';
 import { globToRegExp, History } from '../kernel/history';
 import { descendants } from '../kernel/procs';
@@ -226,6 +229,28 @@ describe("kernel: tslab's converter with the shorthand and property-name fixes (
     assert.equal(await value('({ b } = { b: 5 });\nb'), 5);
     assert.equal(await value('({ b = 7 } = {});\nb'), 7);
     assert.equal(await value('b'), 7);
+  });
+
+  it('keeps working when files it watches change between cells (hard links to node_modules/@types made and removed)', async function () {
+    // Plain tslab threw "Unexpected pending rebuildTimer" from TypeScript's file-watcher
+    // callbacks here (mocha reports that uncaught exception as this test's failure); with
+    // tfjs-backend-wasm loaded that error killed the kernel.
+    await value("import * as gl from 'gradlab';\nconst watched: number = 1;");
+    const types = path.join(process.cwd(), 'node_modules', '@types');
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-watch-'));
+    try {
+      try {
+        execFileSync('cp', ['-al', types, tmp]);
+      } catch (e) {
+        this.skip(); // hard links need one file system; without them the event cannot be made here
+      }
+      fs.rmSync(tmp, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 1500)); // the watchers' events arrive
+      assert.equal(await value('watched + 1'), 2);
+      assert.equal(await value("typeof gl.describe()"), 'string');
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('leaves property names alone: destructuring with a rename, literals and parameters typed by an earlier cell', async () => {
