@@ -290,7 +290,7 @@ const READ_CHUNK = 64 << 20;
  * between chunks: measured faster than the threadpool's asynchronous reads, whose
  * per-chunk round trips left this thread idle for as long as the copy took.
  */
-async function readAndHash(path: string, where: string): Promise<{ bytes: Buffer; crc: number; dataStart: number }> {
+async function readAndChecksum(path: string, where: string): Promise<{ bytes: Buffer; crc: number; dataStart: number }> {
   let fd: number;
   try {
     fd = fs.openSync(path, 'r');
@@ -351,7 +351,7 @@ function parseJson<T>(where: string, metadata: Record<string, string>, key: stri
  */
 export async function readCheckpoint(path: string): Promise<CheckpointContents> {
   const where = `readCheckpoint(${path})`;
-  const { bytes, crc, dataStart } = await readAndHash(path, where);
+  const { bytes, crc, dataStart } = await readAndChecksum(path, where);
   const file = decodeSafetensors(bytes, { source: where });
   if (file.dataStart !== dataStart) throw new Error(`${where}: internal error: data start ${file.dataStart} ≠ ${dataStart}`);
   const m = file.metadata;
