@@ -21,3 +21,5 @@ export * as train from './train';
 export * as data from './data';
 export * as exercise from './exercise';
 export * as io from './io';
+export * as probes from './probes';
+export * as precision from './precision';
