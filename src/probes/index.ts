@@ -6,3 +6,4 @@
  * Introduced in notebooks/03-gpu.
  */
 export { now, sync, isAsyncBackend, timeIt, summarise, type Timing, type TimeItOptions } from './timing';
+export { measureBandwidth, copyTensor, streamOp, maxArrayBytes, STREAM_KERNELS, STREAM_ARRAYS, STREAM_SCALAR, DEFAULT_SIZES, type StreamKernel, type BandwidthRow, type BandwidthOptions } from './bandwidth';
