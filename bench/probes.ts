@@ -62,6 +62,7 @@ tr = best(triad)
 print(json.dumps({"numpy": np.__version__, "copy": 2 * 4 * n / copy / 1e9, "triad": 3 * 4 * n / tr / 1e9}))
 `;
 
+/** Run the probes benchmark (see the file's comment); returns the figures for out/bench/probes.json. */
 export async function benchProbes(): Promise<BenchResult[]> {
   const info = await gl.init();
   console.log(`  ${gl.describe(info)}`);

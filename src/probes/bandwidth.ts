@@ -28,8 +28,9 @@
  * **Copy really copies.** `tf.clone` shares the buffer on the cpu and webgpu
  * backends (it only adds a reference) and would report infinite bandwidth. The copy
  * here ({@link copyTensor}) writes a new buffer on every backend: a gradlab kernel
- * `GradlabCopy` on cpu and wasm (one memcpy into a freshly allocated output), and
- * `a + 0` (one read, one write, the same traffic) elsewhere.
+ * `GradlabCopy` on cpu and wasm (one memcpy into a freshly allocated output: on wasm
+ * `TypedArray.prototype.set` within the heap, which is also what tfjs-backend-wasm's
+ * own Identity kernel does), and `a + 0` (one read, one write, the same traffic) elsewhere.
  *
  * References: J. D. McCalpin, "Memory Bandwidth and Machine Balance in Current High
  * Performance Computers", IEEE TCCA Newsletter 1995 (STREAM); T. Deakin, J. Price,
