@@ -9,6 +9,7 @@ import { benchBackends } from './backends';
 import { benchCheckpoint } from './checkpoint';
 import { benchKernel } from './kernel';
 import { benchOptim } from './optim';
+import { benchProbes } from './probes';
 import { writeReport, type BenchResult } from './report';
 
 const SUITES: Record<string, { what: string; run: () => Promise<BenchResult[]> }> = {
@@ -18,6 +19,10 @@ const SUITES: Record<string, { what: string; run: () => Promise<BenchResult[]> }
   optim: {
     what: 'AdamW step over 10M parameters: gradlab vs tfjs tf.train.adam vs PyTorch AdamW; checkpoint save / load vs a plain fs write / read of the same bytes',
     run: async () => [...(await benchOptim()), ...(await benchCheckpoint())],
+  },
+  probes: {
+    what: 'copy and triad bandwidth: gradlab on the active backend vs STREAM in C (gcc -O3 -march=native, 1 thread; 2-thread OpenMP extra) vs NumPy copyto',
+    run: benchProbes,
   },
 };
 
