@@ -12,6 +12,8 @@
  *   save the same tensors on both sides (tolerance 0). TinyLM differs by design, by
  *   amounts stated exactly below (also tolerance 0):
  *     - token ids: int64 in PyTorch (8 bytes), int32 in gradlab (4): torch − gradlab = 4N;
+ *     - attention's 1/√d: `scores * (1/d**0.5)` saves the Python number as a 0-d float64
+ *       tensor (8 bytes), gradlab a float32 scalar (4): torch − gradlab = 4 per layer;
  *     - cross-entropy: PyTorch saves log_softmax's output (N·V float32), the int64 targets (8N)
  *       and total_weight (4 bytes); gradlab's fused crossEntropy saves softmax p and the dense
  *       target distribution q (2·N·V float32), the row mask (4N) and 1/n (4 bytes):
@@ -72,6 +74,9 @@ describe('probes.memory on paper (pure functions)', () => {
     assert.equal(transformerLayerActivationBytes(shape), 3_254_779_904);
     assert.equal(transformerLayerActivationBytes(shape, 'selective'), 570_425_344);
     assert.equal(transformerLayerActivationBytes(shape, 'full'), 33_554_432);
+    // without dropout: the masks (sbh + sbh) and the s×s dropout mask and output (3as²b) go
+    assert.equal(transformerLayerActivationBytes(shape, 'none', { dropout: false }), sbh * (32 + 64));
+    assert.equal(transformerLayerActivationBytes(shape) - transformerLayerActivationBytes(shape, 'none', { dropout: false }), 2 * sbh + 3 * 32 * 4096 * 4096);
     // GPT-3 175B's example in the paper's Table 2 setting is out of scope; check the s² term scales as s²:
     const s2 = (s: number) => transformerLayerActivationBytes({ ...shape, seq: s }) - 34 * s * 4096;
     assert.equal(s2(8192), 4 * s2(4096));
@@ -136,6 +141,7 @@ describe('probes.memory on paper (pure functions)', () => {
     assert.throws(() => tinyLMPredicted({ vocab: 8, hidden: 0, layers: 1, batch: 1, seq: 1 }, 'adam'), /tinyLMPredicted: hidden must be a positive integer, got 0/);
     assert.throws(() => new TinyLM({ vocab: 8, hidden: 4, layers: 1, batch: 1, seq: 2.5 }), /TinyLM: seq must be a positive integer, got 2.5/);
     assert.throws(() => transformerParams({ ...llamaLike7B, vocab: NaN }), /transformerParams: vocab must be a positive integer, got NaN/);
+    assert.throws(() => new TinyLM({ vocab: 8, hidden: 6, heads: 4, layers: 1, batch: 1, seq: 2 }), /TinyLM: hidden 6 must be divisible by heads 4/);
   });
 });
 
@@ -169,11 +175,25 @@ for act in ["relu", "gelu"]:
     out["mlp_" + act] = saved(lambda: m(x), list(m.parameters()))
 c = INPUT["lm"]
 V, h, L, f, b, s = c["vocab"], c["hidden"], c["layers"], c["ffn"], c["batch"], c["seq"]
+a = c["heads"]
+d = h // a
+class Attn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q, self.k, self.v, self.o = [nn.Linear(h, h) for _ in range(4)]
+    def forward(self, x):
+        q = self.q(x).view(b, s, a, d).transpose(1, 2)
+        kT = self.k(x).view(b, s, a, d).permute(0, 2, 3, 1)
+        v = self.v(x).view(b, s, a, d).transpose(1, 2)
+        p = torch.softmax((q @ kT) * (1 / d ** 0.5), -1)
+        return self.o((p @ v).transpose(1, 2).reshape(b, s, h))
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
+        self.ln0, self.attn = nn.LayerNorm(h), Attn()
         self.ln, self.l1, self.l2 = nn.LayerNorm(h), nn.Linear(h, f), nn.Linear(f, h)
     def forward(self, x):
+        x = x + self.attn(self.ln0(x))
         return x + self.l2(F.gelu(self.l1(self.ln(x))))
 class LM(nn.Module):
     def __init__(self):
@@ -195,7 +215,7 @@ OUTPUT = out
 `;
 
 const MLP_CASE = { batch: 5, sizes: [7, 6, 4, 3] };
-const LM_CASE: Required<Omit<TinyLMConfig, 'seed'>> = { vocab: 16, hidden: 8, layers: 2, ffn: 32, batch: 2, seq: 3 };
+const LM_CASE = { vocab: 16, hidden: 8, layers: 2, ffn: 32, heads: 2, batch: 2, seq: 3 };
 const KINDS: OptimizerKind[] = ['sgd', 'sgd-momentum', 'adam', 'adamw'];
 
 for (const backend of suiteBackends(['cpu', 'wasm'])) {
@@ -216,15 +236,18 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
         assert.equal(parameters, 4 * r.predicted.numParams);
         assert.equal(r.measured.numParams, r.predicted.numParams);
         assert.equal(optimizer, optimizerBuffers(kind) * parameters);
-        // Activations by op, against the formula's terms (N = 6 tokens, h = 8, f = 32, V = 16, L = 2):
-        const N = 6;
-        assert.deepEqual(r.measured.activationsByOp, {
-          gather: 4 * N, //                                      int32 ids
-          layerNorm: 3 * 4 * (N * 8 + 2 * N), //                 x, mean, rstd: 2 blocks + the final norm
-          matmul: 2 * 4 * (N * 8 + N * 32) + 4 * N * 8, //       W₁'s and W₂'s inputs, the head's input
-          gelu: 2 * 4 * N * 32, //                               GELU's input
-          crossEntropy: 4 * (2 * N * 16 + N + 1), //             p, q, mask, 1/n
-        });
+        // Activations by op, against the formula's terms (N = 6 tokens, h = 8, f = 32, V = 16, L = 2, a = 2, b = 2, s = 3):
+        const [N, h, f, L, a, b, s] = [6, 8, 32, 2, 2, 2, 3];
+        const by = r.measured.activationsByOp;
+        assert.equal(by.gather, 4 * N); //                                       int32 ids
+        assert.equal(by.layerNorm, (2 * L + 1) * 4 * (N * h + 2 * N)); //        x, mean, rstd: 2 per layer + the final norm
+        assert.equal(by.gelu, L * 4 * N * f); //                                 GELU's input
+        assert.equal(by.mul, L * 4); //                                          the 1/√d scalar
+        assert.equal(by.crossEntropy, 4 * (2 * N * 16 + N + 1)); //              p, q, mask, 1/n
+        // matmul inputs (a buffer saved by softmax and matmul counts under the first in graph order):
+        // MLP W₁ and W₂ inputs, attention's projection input, q, kᵀ, v, merged heads, P, the head's input
+        assert.equal((by.matmul ?? 0) + (by.softmax ?? 0), L * 4 * (N * h + N * f) + L * 4 * (5 * N * h + a * b * s * s) + 4 * N * h);
+        assert.equal(Object.keys(by).sort().join(), 'crossEntropy,gather,gelu,layerNorm,matmul,mul' + (by.softmax !== undefined ? ',softmax' : ''));
         // The peak holds at least the parameters and the saved activations (end of forward),
         // and the parameters, gradients and optimiser states together (end of step).
         assert.ok(r.measured.peakBytes >= parameters + activations, `peak ${r.measured.peakBytes}`);
@@ -269,17 +292,41 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
         const logits = model.forward(ids);
         const a = ag.savedBytes(logits, model.parameters()).bytes;
         logits.dispose();
-        assert.equal(a, t.lm_logits! - 4 * N, 'the model alone: only the ids differ (int64 in torch, int32 here)');
+        const L = LM_CASE.layers;
+        assert.equal(a, t.lm_logits! - 4 * N - 4 * L, 'the model alone: the ids (int64 in torch, int32 here) and 1/√d (float64 in torch, float32 here) differ');
         const loss = crossEntropy(model.forward(ids), targets);
         const b = ag.savedBytes(loss, model.parameters()).bytes;
         loss.dispose();
-        assert.equal(b, t.lm_loss! - 4 * N + (4 * N * V + 4 * N - 8 * N), 'with the loss: the ids, and crossEntropy saves p, q, mask where torch saves log p and int64 targets');
+        assert.equal(b, t.lm_loss! - 4 * N - 4 * L + (4 * N * V + 4 * N - 8 * N), 'with the loss: also crossEntropy saves p, q, mask where torch saves log p and int64 targets');
         // and both agree with the formula (the formula is gradlab's accounting)
         assert.equal(b, tinyLMPredicted(LM_CASE, 'sgd').activations);
       } finally {
         tf.dispose([ids, targets]);
         model.dispose();
       }
+    });
+
+    it("one layer's measured saved bytes are Korthikanti et al.'s term without dropout (+ LayerNorm statistics), and 2sbh checkpointed", async () => {
+      const c = { vocab: 8, hidden: 8, heads: 2, batch: 2, seq: 4, layers: 1 }; // f = 4h, as the formula assumes
+      const N = c.batch * c.seq;
+      const act = async (layers: number, checkpointed: boolean) => (await tinyLMMemory({ ...c, layers }, 'sgd', { checkpointed, peak: false })).measured.activations;
+      const perLayer = (await act(2, false)) - (await act(1, false));
+      // minus the 1/√d scalar (4 bytes) and both LayerNorms' mean and rstd (4N floats), at 2 bytes instead of 4:
+      const at16 = ((perLayer - 4 - 4 * 4 * N) / 4) * 2;
+      const shape = { seq: c.seq, batch: c.batch, hidden: c.hidden, heads: c.heads };
+      assert.equal(at16, transformerLayerActivationBytes(shape, 'none', { dropout: false }));
+      assert.equal(at16, c.seq * c.batch * c.hidden * (32 + (2 * c.heads * c.seq) / c.hidden));
+      const perLayerCkpt = (await act(2, true)) - (await act(1, true));
+      assert.equal((perLayerCkpt / 4) * 2, transformerLayerActivationBytes(shape, 'full'));
+    });
+
+    it('with attention, activations grow as s² (a·b·s² per layer for P): measured = predicted along s', async () => {
+      const base: TinyLMConfig = { vocab: 8, hidden: 4, heads: 2, layers: 1, batch: 1, seq: 2 };
+      const rows = (await memorySweep(base, 'seq', [2, 4, 6], 'sgd')).filter((r) => r.block === 'activations');
+      for (const r of rows) assert.equal(r.measured, r.predicted, `s = ${r.value}`);
+      const [a2, a4, a6] = rows.map((r) => r.measured) as [number, number, number];
+      // act(s) = c + αs + βs² with β = 4·L·a·b = 8 bytes: the second difference over steps of 2 is 2·β·2² = 64
+      assert.equal(a6 - 2 * a4 + a2, 64);
     });
 
     it('checkpointing removes exactly L·4N(h + 2f + 2) saved bytes, lowers the peak, and leaves the states alone', async () => {
@@ -294,6 +341,10 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       const a = await tinyLMMemory(c, 'adam', { checkpointed: true, peak: false });
       const b = await tinyLMMemory(c, 'adam', { peak: false });
       for (const block of ['parameters', 'gradients', 'optimizer'] as const) assert.equal(a.measured[block], b.measured[block]);
+      // with attention too, measured = predicted, and checkpointing keeps 4·N·h per layer
+      const w = await checkpointingEffect({ ...c, heads: 2, seq: 4 }, 'sgd');
+      assert.equal(w.measured.without, w.predicted.without);
+      assert.equal(w.measured.with, w.predicted.with);
       assert.equal(tf.memory().numTensors, tensors, 'checkpointingEffect leaked tensors');
     });
 

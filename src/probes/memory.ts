@@ -12,6 +12,7 @@
  */
 import { tf } from '../backend/tf';
 import { checkpoint } from '../autograd/checkpoint';
+import { matmul, mul, reshape, softmax, transpose } from '../autograd/ops';
 import { measurePeakBytes, savedBytes } from '../autograd/peak';
 import type { Operand, Tensor } from '../autograd/tensor';
 import { Module, chain } from '../nn/module';
@@ -162,6 +163,11 @@ export interface TinyLMConfig {
   layers: number;
   /** Inner width f of each block's MLP. Default 4h. */
   ffn?: number;
+  /**
+   * Attention heads a (h divisible by a), or 0 for no attention: each layer is then
+   * only the MLP block. Default 0.
+   */
+  heads?: number;
   /** Micro-batch b. */
   batch: number;
   /** Sequence length s. */
@@ -174,6 +180,9 @@ function checkConfig(who: string, c: TinyLMConfig): Required<TinyLMConfig> {
   if (typeof c !== 'object' || c === null) throw new Error(`${who}: config must be an object { vocab, hidden, layers, batch, seq }, got ${String(c)}`);
   const hidden = positiveInt(who, 'hidden', c.hidden);
   const ffn = c.ffn === undefined ? 4 * hidden : positiveInt(who, 'ffn', c.ffn);
+  const heads = c.heads ?? 0;
+  if (!Number.isInteger(heads) || heads < 0) throw new Error(`${who}: heads must be an integer ≥ 0 (0: no attention), got ${String(heads)}`);
+  if (heads > 0 && hidden % heads !== 0) throw new Error(`${who}: hidden ${hidden} must be divisible by heads ${heads} (each head has h/a dimensions)`);
   const seed = c.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new Error(`${who}: seed must be an integer ≥ 0, got ${String(seed)}`);
   return {
@@ -181,6 +190,7 @@ function checkConfig(who: string, c: TinyLMConfig): Required<TinyLMConfig> {
     hidden,
     layers: positiveInt(who, 'layers', c.layers),
     ffn,
+    heads,
     batch: positiveInt(who, 'batch', c.batch),
     seq: positiveInt(who, 'seq', c.seq),
     seed,
@@ -188,18 +198,80 @@ function checkConfig(who: string, c: TinyLMConfig): Required<TinyLMConfig> {
 }
 
 /**
- * A small transformer-like language model without attention: token embedding,
- * L pre-LayerNorm MLP blocks `x + W₂·GELU(W₁·LN(x))` (the feed-forward half of
- * a GPT block), a final LayerNorm and a linear head to the vocabulary; input
- * int32 token ids `[b, s]`, output logits `[b, s, V]`. Each block's matrices are
- * `[h, f]` and `[f, h]` with biases, as a GPT block's MLP.
+ * Multi-head self-attention without a mask (bidirectional) and without dropout:
+ * `q, k, v = x·W_q, x·W_k, x·W_v` (each `[h, h]` with bias), split into a heads
+ * of d = h/a, `P = softmax(q·kᵀ/√d)` per head, output `(P·v)·W_o`. Input and
+ * output `[b, s, h]`.
  *
- * `checkpointed = true` wraps every block in `ag.checkpoint`, so a step keeps
- * only each block's input and recomputes the rest in backward.
+ * Saved for backward (float32): the input x once (read by the three
+ * projections), q and kᵀ (the product's operands, each `[b, a, s, d]`), P
+ * (`[b, a, s, s]`, softmax's output, also the second product's operand), v, the
+ * merged heads (W_o's input), and the 1/√d scalar (4 bytes): `4·(5·N·h + a·b·s²) + 4`
+ * with N = b·s. A causal mask would change no saved tensor of this count in
+ * gradlab (an added constant saves nothing); it is left out because this model
+ * exists to be measured.
  *
- * Parameters: `V·h + L·(2h + 2hf + f + h) + 2h + hV + V` (see {@link tinyLMPredicted}).
+ * Reference: `torch.nn.MultiheadAttention` (Vaswani et al. 2017), written out as in minGPT.
+ * Introduced in notebooks/03-gpu.
+ */
+export class SelfAttention extends Module {
+  /** The projections `[h, h]`. */
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  readonly out: Linear;
+
+  constructor(
+    readonly hidden: number,
+    readonly heads: number,
+    { rng }: { rng: Rng },
+  ) {
+    super();
+    positiveInt('SelfAttention', 'hidden', hidden);
+    positiveInt('SelfAttention', 'heads', heads);
+    if (hidden % heads !== 0) throw new Error(`SelfAttention: hidden ${hidden} must be divisible by heads ${heads}`);
+    [this.q, this.k, this.v, this.out] = [0, 1, 2, 3].map(() => new Linear(hidden, hidden, { rng })) as [Linear, Linear, Linear, Linear];
+  }
+
+  override children(): [string, Module<any>][] {
+    return [['q', this.q], ['k', this.k], ['v', this.v], ['out', this.out]];
+  }
+
+  /** `[b, s, h] → [b, s, h]`. */
+  forward(x: Operand): Tensor {
+    const shape = typeof x === 'number' ? [] : x.shape;
+    if (shape.length !== 3 || shape[2] !== this.hidden) throw new Error(`SelfAttention: input [${shape.join(', ')}] must be [batch, seq, ${this.hidden}]`);
+    const [b, s, h] = shape as [number, number, number];
+    const a = this.heads;
+    const d = h / a;
+    const split = (t: Tensor, perm: number[]) => transpose(reshape(t, [b, s, a, d]), perm);
+    const q = split(this.q.forward(x), [0, 2, 1, 3]); //   [b, a, s, d]
+    const kT = split(this.k.forward(x), [0, 2, 3, 1]); //  [b, a, d, s]
+    const v = split(this.v.forward(x), [0, 2, 1, 3]); //   [b, a, s, d]
+    const p = softmax(mul(matmul(q, kT), 1 / Math.sqrt(d)), -1); // [b, a, s, s]
+    return this.out.forward(reshape(transpose(matmul(p, v), [0, 2, 1, 3]), [b, s, h]));
+  }
+
+  override describe(): string {
+    return `SelfAttention(h ${this.hidden}, heads ${this.heads})`;
+  }
+}
+
+/**
+ * A small transformer-like language model: token embedding, L pre-LayerNorm
+ * layers, a final LayerNorm and a linear head to the vocabulary; input int32
+ * token ids `[b, s]`, output logits `[b, s, V]`. Each layer is
+ * `x + Attn(LN(x))` ({@link SelfAttention}, when `heads` > 0) followed by
+ * `x + W₂·GELU(W₁·LN(x))` (W₁ `[h, f]`, W₂ `[f, h]`, with biases): a GPT block
+ * without dropout, or its MLP half alone when `heads` is 0.
  *
- * Reference: the MLP sub-block of GPT-2 (Radford et al. 2019), pre-LN (Xiong et al. 2020).
+ * `checkpointed = true` wraps every layer in `ag.checkpoint`, so a step keeps
+ * only each layer's input and recomputes the rest in backward (Korthikanti et
+ * al.'s "full recomputation").
+ *
+ * Parameters: see {@link tinyLMPredicted}.
+ *
+ * Reference: GPT-2 (Radford et al. 2019), pre-LN (Xiong et al. 2020).
  * Introduced in notebooks/03-gpu.
  */
 export class TinyLM extends Module {
@@ -207,13 +279,13 @@ export class TinyLM extends Module {
   readonly config: Required<TinyLMConfig>;
   /** Token embedding `[V, h]`. */
   readonly embed: Embedding;
-  /** The L residual blocks. */
-  readonly blocks: Residual[];
+  /** The L layers. */
+  readonly blocks: Sequential[];
   /** The final LayerNorm. */
   readonly norm: LayerNorm;
   /** The head `[h, V]`. */
   readonly head: Linear;
-  /** Whether each block runs under activation checkpointing. Default false. */
+  /** Whether each layer runs under activation checkpointing. Default false. */
   checkpointed = false;
 
   constructor(config: TinyLMConfig) {
@@ -221,10 +293,10 @@ export class TinyLM extends Module {
     const c = (this.config = checkConfig('TinyLM', config));
     const rng = new Rng(c.seed);
     this.embed = new Embedding(c.vocab, c.hidden, { rng });
-    this.blocks = Array.from(
-      { length: c.layers },
-      () => new Residual(new Sequential(new LayerNorm(c.hidden), new Linear(c.hidden, c.ffn, { rng }), new GELU(), new Linear(c.ffn, c.hidden, { rng }))),
-    );
+    this.blocks = Array.from({ length: c.layers }, () => {
+      const mlp = new Residual(new Sequential(new LayerNorm(c.hidden), new Linear(c.hidden, c.ffn, { rng }), new GELU(), new Linear(c.ffn, c.hidden, { rng })));
+      return c.heads > 0 ? new Sequential(new Residual(new Sequential(new LayerNorm(c.hidden), new SelfAttention(c.hidden, c.heads, { rng }))), mlp) : new Sequential(mlp);
+    });
     this.norm = new LayerNorm(c.hidden);
     this.head = new Linear(c.hidden, c.vocab, { rng });
     this.labelParameters();
@@ -242,7 +314,7 @@ export class TinyLM extends Module {
 
   override describe(): string {
     const c = this.config;
-    return `TinyLM(V ${c.vocab}, h ${c.hidden}, L ${c.layers}, f ${c.ffn}${this.checkpointed ? ', checkpointed' : ''})`;
+    return `TinyLM(V ${c.vocab}, h ${c.hidden}, L ${c.layers}, f ${c.ffn}, heads ${c.heads}${this.checkpointed ? ', checkpointed' : ''})`;
   }
 }
 
@@ -251,42 +323,51 @@ export interface TinyLMPrediction extends MemoryBlocks {
   /** Parameter count Ψ. */
   numParams: number;
   /** The activation bytes, term by term (they sum to `activations`). */
-  activationTerms: { embedding: number; blocks: number; finalNorm: number; head: number; loss: number };
+  activationTerms: { embedding: number; attention: number; mlp: number; checkpoints: number; finalNorm: number; head: number; loss: number };
 }
 
 /**
  * The four blocks of one float32 training step of a {@link TinyLM} with
- * `nn.crossEntropy`, from formulas. With N = b·s tokens, h, f, V, L as in
+ * `nn.crossEntropy`, from formulas. With N = b·s tokens, h, f, V, L, a as in
  * {@link TinyLMConfig}, k = {@link optimizerBuffers}:
- * - parameters `4Ψ`, Ψ = `V·h + L·(2h + 2hf + f + h) + 2h + hV + V`; gradients `4Ψ`; optimiser `4kΨ`;
+ * - parameters `4Ψ`, Ψ = `V·h + L·(2h + 2hf + f + h) + 2h + hV + V`, plus
+ *   `L·(2h + 4(h² + h))` with attention (its LayerNorm and four `[h, h]` projections);
+ *   gradients `4Ψ`; optimiser `4kΨ`;
  * - activations saved for backward (each op's saves as in {@link mlpActivationBytes}):
  *   - embedding: the int32 token ids, `4N` (the gather's backward scatters into them);
- *   - per block, without checkpointing: LayerNorm saves x, mean and rstd (`N·h + 2N`, x̂ is
- *     recomputed, as PyTorch's `native_layer_norm`); W₁ saves its input (`N·h`); GELU its
- *     input (`N·f`); W₂ its input (`N·f`); the residual add nothing: `4·N·(2h + 2f + 2)`;
- *     with checkpointing only the block's input: `4·N·h`;
+ *   - per layer, without checkpointing:
+ *     - MLP half: LayerNorm saves x, mean and rstd (`N·h + 2N`, x̂ is recomputed, as
+ *       PyTorch's `native_layer_norm`); W₁ saves its input (`N·h`); GELU its input
+ *       (`N·f`); W₂ its input (`N·f`); the residual add nothing: `4·N·(2h + 2f + 2)`;
+ *     - attention half (a > 0): LayerNorm `N·h + 2N`, then {@link SelfAttention}'s
+ *       `5·N·h + a·b·s²` and the 4-byte 1/√d: `4·(6·N·h + 2N + a·b·s²) + 4`;
+ *   - with checkpointing, per layer only its input: `4·N·h`;
  *   - final LayerNorm `4·(N·h + 2N)`, head input `4·N·h`;
  *   - cross-entropy: softmax p and the target distribution q (`N·V` each), the row mask (N)
  *     and 1/n (1): `4·(2NV + N + 1)`.
  *
- * These match the engine's saved-for-backward bytes exactly (the tests check it);
- * the per-block term is Korthikanti et al.'s MLP + LayerNorm term in element
- * count (2sbh + 2sbh + 8sbh + 8sbh bytes at 16 bits = 10·sbh elements).
+ * These match the engine's saved-for-backward bytes exactly (the tests check it).
+ * With f = 4h they are Korthikanti et al.'s per-layer term without dropout, in
+ * elements: `16·s·b·h + a·b·s²` (at 2 bytes: `s·b·h·(32 + 2·a·s/h)`, see
+ * {@link transformerLayerActivationBytes} with `dropout: false`), plus the
+ * LayerNorm statistics (4N) they neglect.
  *
  * Introduced in notebooks/03-gpu.
  */
 export function tinyLMPredicted(config: TinyLMConfig, optimizer: OptimizerKind, { checkpointed = false } = {}): TinyLMPrediction {
-  const { vocab: V, hidden: h, layers: L, ffn: f, batch, seq } = checkConfig('tinyLMPredicted', config);
-  const N = batch * seq;
-  const numParams = V * h + L * (2 * h + 2 * h * f + f + h) + 2 * h + h * V + V;
+  const { vocab: V, hidden: h, layers: L, ffn: f, heads: a, batch: b, seq: s } = checkConfig('tinyLMPredicted', config);
+  const N = b * s;
+  const numParams = V * h + L * (2 * h + 2 * h * f + f + h) + (a > 0 ? L * (2 * h + 4 * (h * h + h)) : 0) + 2 * h + h * V + V;
   const activationTerms = {
     embedding: F32 * N,
-    blocks: L * F32 * (checkpointed ? N * h : N * (2 * h + 2 * f + 2)),
+    attention: checkpointed || a === 0 ? 0 : L * (F32 * (6 * N * h + 2 * N + a * b * s * s) + F32),
+    mlp: checkpointed ? 0 : L * F32 * N * (2 * h + 2 * f + 2),
+    checkpoints: checkpointed ? L * F32 * N * h : 0,
     finalNorm: F32 * (N * h + 2 * N),
     head: F32 * N * h,
     loss: F32 * (2 * N * V + N + 1),
   };
-  const activations = Object.values(activationTerms).reduce((a, b) => a + b, 0);
+  const activations = Object.values(activationTerms).reduce((x, y) => x + y, 0);
   return { ...stateBytes(numParams, optimizer), activations, numParams, activationTerms };
 }
 
@@ -581,6 +662,11 @@ export interface ActivationShape {
  * - `'selective'` (recompute the attention core: QKᵀ, softmax, its dropout, attention over V): `34·s·b·h`;
  * - `'full'` (store only each layer's input, recompute the layer): `2·s·b·h`.
  *
+ * `dropout: false` drops the dropout terms (the masks, sbh + sbh, and the s×s
+ * dropout mask and output, 3as²b, attention then reading the softmax output):
+ * `s·b·h·(32 + 2·a·s/h)`, selective `32·s·b·h` (a model trained without dropout,
+ * as {@link TinyLM} and most LLMs since).
+ *
  * Assumptions of the formula: a GPT-style layer (self-attention, then an MLP of
  * width 4h with GELU, two LayerNorms, dropout after attention probabilities,
  * after attention and after the MLP); activations in 16 bits (2 bytes), dropout
@@ -597,11 +683,17 @@ export interface ActivationShape {
  * Reference: Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models".
  * Introduced in notebooks/03-gpu.
  */
-export function transformerLayerActivationBytes({ seq, batch, hidden, heads }: ActivationShape, recompute: Recompute = 'none'): number {
+export function transformerLayerActivationBytes(
+  { seq, batch, hidden, heads }: ActivationShape,
+  recompute: Recompute = 'none',
+  { dropout = true }: { dropout?: boolean } = {},
+): number {
   const who = 'transformerLayerActivationBytes';
   const [s, b, h, a] = [positiveInt(who, 'seq', seq), positiveInt(who, 'batch', batch), positiveInt(who, 'hidden', hidden), positiveInt(who, 'heads', heads)];
-  if (recompute === 'none') return s * b * h * (34 + (5 * a * s) / h);
-  if (recompute === 'selective') return 34 * s * b * h;
+  if (typeof dropout !== 'boolean') throw new Error(`${who}: dropout must be true or false, got ${String(dropout)}`);
+  const linear = dropout ? 34 : 32;
+  if (recompute === 'none') return s * b * h * (linear + ((dropout ? 5 : 2) * a * s) / h);
+  if (recompute === 'selective') return linear * s * b * h;
   if (recompute === 'full') return 2 * s * b * h;
   throw new Error(`${who}: recompute must be 'none', 'selective' or 'full', got '${String(recompute)}'`);
 }
