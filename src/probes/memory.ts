@@ -413,6 +413,14 @@ export interface MeasuredStep extends MemoryBlocks {
  * - peak: `ag.measurePeakBytes` over the whole step.
  * Everything is disposed afterwards; `leakedBytes` says whether that left anything.
  *
+ * `tf.memory().numBytes` counts the bytes of every tensor handle, and `tf.clone`
+ * shares its buffer while counting again: SGD's first momentum buffer is such a
+ * clone of the gradient (`torch.clone(grad)` copies), so it is counted as 4Ψ at
+ * step 1 although it shares the gradient's storage until `zeroGrad` frees the
+ * gradient; from then on (and from step 2) it is a buffer of its own. The saved
+ * activations are counted per distinct buffer, as PyTorch counts storages.
+ * The peak is the same per-handle count, sampled after every kernel.
+ *
  * Reference: `torch.cuda.memory_allocated()` deltas, `torch.cuda.max_memory_allocated()`,
  * `torch.autograd.graph.saved_tensors_hooks`.
  * Introduced in notebooks/03-gpu.
