@@ -215,12 +215,20 @@ function checkConfig(who: string, c: TinyLMConfig): Required<TinyLMConfig> {
  * Introduced in notebooks/03-gpu.
  */
 export class SelfAttention extends Module {
-  /** The projections `[h, h]`. */
+  /** Query projection W_q `[h, h]`. */
   readonly q: Linear;
+  /** Key projection W_k `[h, h]`. */
   readonly k: Linear;
+  /** Value projection W_v `[h, h]`. */
   readonly v: Linear;
+  /** Output projection W_o `[h, h]`. */
   readonly out: Linear;
 
+  /**
+   * @param hidden h, the width of the input and output.
+   * @param heads a, which must divide h.
+   * @param rng where the four projections' initial values come from.
+   */
   constructor(
     readonly hidden: number,
     readonly heads: number,
