@@ -32,6 +32,7 @@ import {
   llamaLike7B,
   measureTrainingStep,
   memorySweep,
+  predictSweep,
   mixedPrecisionAdamBytes,
   mlpActivationBytes,
   optimizerBuffers,
@@ -363,6 +364,13 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       assert.equal(get(bySeq, 4, 'activations') - 4, 2 * (get(bySeq, 2, 'activations') - 4));
       assert.ok(byHidden.find((r) => r.value === 8)!.numParams > byHidden.find((r) => r.value === 4)!.numParams);
       assert.equal(get(byHidden, 8, 'optimizer'), 2 * get(byHidden, 8, 'parameters'));
+      // depth: each layer adds exactly one layer's parameters (2h + 2hf + f + h with h = 4, f = 16)
+      const byLayers = await memorySweep(base, 'layers', [1, 2], 'sgd');
+      for (const r of byLayers) assert.equal(r.measured, r.predicted, `layers ${r.value} ${r.block}`);
+      assert.equal(get(byLayers, 2, 'parameters') - get(byLayers, 1, 'parameters'), 4 * (2 * 4 + 2 * 4 * 16 + 16 + 4));
+      // the pure predicted lines agree with the sweep's predictions
+      const lines = predictSweep(base, 'batch', [1, 2, 3], 'sgd');
+      assert.deepEqual(lines.map((r) => r.predicted), byBatch.map((r) => r.predicted));
       assert.equal(tf.memory().numTensors, tensors, 'memorySweep leaked tensors');
     });
 
@@ -378,6 +386,7 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       await assert.rejects(tinyLMMemory({ vocab: 8, hidden: 4, layers: 1, batch: 1, seq: 4 }, 'rmsprop' as never), /unknown optimiser 'rmsprop'/);
       await assert.rejects(memorySweep({ vocab: 8, hidden: 4, layers: 1, batch: 1, seq: 4 }, 'heads' as never, [1]), /axis must be 'batch', 'seq', 'hidden' or 'layers', got 'heads'/);
       await assert.rejects(memorySweep({ vocab: 8, hidden: 4, layers: 1, batch: 1, seq: 4 }, 'batch', [0]), /values\[0\] must be a positive integer, got 0/);
+      assert.throws(() => predictSweep({ vocab: 8, hidden: 4, layers: 1, batch: 1, seq: 4 }, 'seq', []), /predictSweep: values must be a non-empty array/);
       assert.equal(tf.memory().numTensors, tensors, 'a failing step leaked tensors');
     });
   });

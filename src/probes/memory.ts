@@ -583,24 +583,50 @@ export interface SweepRow extends MemoryRow {
 /**
  * How each block scales along one axis: a {@link tinyLMMemory} step per value
  * (measured) with the formula beside it (predicted). Parameters, gradients and
- * optimiser states grow with Ψ (≈ L·2hf + 2Vh) and not with b or s; activations
- * grow linearly in b·s (this model has no attention, so no s² term) and in h·L.
+ * optimiser states grow with Ψ (≈ L·(2hf + 4h²) + 2Vh) and not with b or s;
+ * activations grow linearly in b, in s plus an s² term with attention
+ * (a·b·s² per layer, the softmax output), and linearly in h and L. Sweeping
+ * `hidden` keeps f = 4h. Each step runs without the peak measurement.
  *
  * Introduced in notebooks/03-gpu.
  */
 export async function memorySweep(base: TinyLMConfig, axis: SweepAxis, values: number[], optimizer: OptimizerKind = 'adam'): Promise<SweepRow[]> {
-  if (!['batch', 'seq', 'hidden', 'layers'].includes(axis)) throw new Error(`memorySweep: axis must be 'batch', 'seq', 'hidden' or 'layers', got '${String(axis)}'`);
-  if (!Array.isArray(values) || values.length === 0) throw new Error('memorySweep: values must be a non-empty array of positive integers');
-  values.forEach((v, i) => positiveInt('memorySweep', `values[${i}]`, v));
-  checkConfig('memorySweep', base);
+  sweepArgs('memorySweep', base, axis, values);
   const rows: SweepRow[] = [];
   for (const value of values) {
-    const config = { ...base, [axis]: value };
-    if (axis === 'hidden' && base.ffn !== undefined) config.ffn = 4 * value; // keep f = 4h when h is swept
-    const r = await tinyLMMemory(config, optimizer, { peak: false });
+    const r = await tinyLMMemory(sweepConfig(base, axis, value), optimizer, { peak: false });
     for (const row of r.rows) rows.push({ ...row, axis, value, numParams: r.predicted.numParams });
   }
   return rows;
+}
+
+/**
+ * The predicted lines of a sweep, without running anything: `{ axis, value,
+ * numParams, block, predicted }` per block and value (pure; as dense as you like),
+ * to draw beside {@link memorySweep}'s measured points.
+ *
+ * Introduced in notebooks/03-gpu.
+ */
+export function predictSweep(base: TinyLMConfig, axis: SweepAxis, values: number[], optimizer: OptimizerKind = 'adam'): Omit<SweepRow, 'measured'>[] {
+  sweepArgs('predictSweep', base, axis, values);
+  return values.flatMap((value) => {
+    const p = tinyLMPredicted(sweepConfig(base, axis, value), optimizer);
+    return MEMORY_BLOCKS.map((block) => ({ axis, value, numParams: p.numParams, block, predicted: p[block] }));
+  });
+}
+
+function sweepArgs(who: string, base: TinyLMConfig, axis: SweepAxis, values: number[]): void {
+  if (!['batch', 'seq', 'hidden', 'layers'].includes(axis)) throw new Error(`${who}: axis must be 'batch', 'seq', 'hidden' or 'layers', got '${String(axis)}'`);
+  if (!Array.isArray(values) || values.length === 0) throw new Error(`${who}: values must be a non-empty array of positive integers`);
+  values.forEach((v, i) => positiveInt(who, `values[${i}]`, v));
+  checkConfig(who, base);
+}
+
+/** `base` with `axis` set to `value`; sweeping h keeps f = 4h (a given `ffn` is replaced). */
+function sweepConfig(base: TinyLMConfig, axis: SweepAxis, value: number): TinyLMConfig {
+  const config = { ...base, [axis]: value };
+  if (axis === 'hidden') config.ffn = 4 * value;
+  return config;
 }
 
 /** What {@link checkpointingEffect} returns. */
