@@ -383,6 +383,10 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
         /loss\(\) must return a scalar, got shape \[3, 2\]/,
       );
       x.dispose();
+      await assert.rejects(
+        measureTrainingStep({ model: () => new MLP([2, 2], { rng: 0 }), loss: (m) => ag.mean(m.forward(tf.ones([1, 2]))), optimizer: () => 0.1 as never }),
+        /optimizer\(\) must return an optim.Optimizer, got 0.1/,
+      );
       await assert.rejects(tinyLMMemory({ vocab: 8, hidden: 4, layers: 1, batch: 1, seq: 4 }, 'rmsprop' as never), /unknown optimiser 'rmsprop'/);
       await assert.rejects(memorySweep({ vocab: 8, hidden: 4, layers: 1, batch: 1, seq: 4 }, 'heads' as never, [1]), /axis must be 'batch', 'seq', 'hidden' or 'layers', got 'heads'/);
       await assert.rejects(memorySweep({ vocab: 8, hidden: 4, layers: 1, batch: 1, seq: 4 }, 'batch', [0]), /values\[0\] must be a positive integer, got 0/);

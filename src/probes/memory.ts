@@ -485,7 +485,7 @@ export async function measureTrainingStep<M extends Module<any>>(spec: TrainingS
       leakedBytes: 0,
     };
   } finally {
-    opt?.dispose();
+    if (opt instanceof Optimizer) opt.dispose();
     model.zeroGrad();
     model.dispose();
   }
