@@ -10,3 +10,11 @@ export { measureBandwidth, copyTensor, streamOp, maxArrayBytes, STREAM_KERNELS, 
 export { measureMatmul, matmulFlops, squareShapes, llmShapes, saturation, SATURATION_FRACTION, type MatmulShape, type ComputeRow, type ComputeOptions } from './compute';
 export { measureRoofline, rooflineOps, ceilingsFrom, classify, attainable, DATASHEET_CEILINGS, ROOFLINE_RULES, type Ceilings, type DatasheetCeiling, type RooflineOp, type RooflinePoint, type RooflineOptions, type RooflineOpsOptions } from './roofline';
 export { deviceFacts, describeDevice, parseNvidiaSmi, parseCpuinfo, queryNvidiaSmi, cpuFacts, adapterFacts, SIMD_FLAGS, type DeviceFacts, type NvidiaGpu, type CpuFacts, type AdapterFacts } from './device';
+export {
+  MEMORY_BLOCKS, TinyLM, SelfAttention, optimizerBuffers, stateBytes, mlpActivationBytes, tinyLMPredicted, tinyLMBatch, tinyLMMemory,
+  measureTrainingStep, memoryRows, makeOptimizer, memorySweep, predictSweep, checkpointingEffect, mixedPrecisionAdamBytes,
+  transformerLayerActivationBytes, transformerParams, transformerMemoryPlan, llamaLike7B,
+  type MemoryBlock, type MemoryBlocks, type MemoryRow, type OptimizerKind, type MlpShape, type TinyLMConfig, type TinyLMPrediction,
+  type TrainingStepSpec, type MeasuredStep, type TinyLMMemory, type SweepAxis, type SweepRow, type CheckpointingEffect,
+  type Recompute, type ActivationShape, type TransformerSpec, type PlanRow,
+} from './memory';
