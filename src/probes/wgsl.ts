@@ -20,6 +20,9 @@
  *
  * Introduced in notebooks/03-gpu.
  */
+import { execFileSync } from 'child_process';
+import { existsSync } from 'fs';
+import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { backendInfo } from '../backend/init';
 import { describeAdapter } from '../backend/webgpu';
@@ -41,6 +44,8 @@ export interface RawGpu {
   adapter: string;
   /** `'tfjs'`: the device of the active tfjs webgpu backend; `'own'`: requested here through `webgpu` (Dawn). */
   source: 'tfjs' | 'own';
+  /** Dawn objects (instance, adapter) held so they outlive an own device. */
+  keepAlive?: unknown[];
 }
 
 // A real dynamic import(): `webgpu` is an ES module, and tsc would turn a plain import() into require().
@@ -52,19 +57,22 @@ function describeInfo(info: Record<string, unknown> | undefined): string {
   return [...new Set(words)].join(', ') || 'unknown adapter';
 }
 
-/**
- * The GPU device to measure on: the active tfjs webgpu backend's own device when
- * webgpu is the active backend (`tf.backend().device`), else a device requested
- * here through the `webgpu` package (Dawn) the same way gradlab's backend does:
- * a hardware adapter first, then OpenGL ES in compatibility mode (Mesa's software
- * renderer on a machine without a GPU), with `timestamp-query` when offered and
- * the adapter's own limits. Release an own device with `device.destroy()`.
- */
-export async function rawGpu(): Promise<RawGpu> {
-  if (tf.getBackend() === 'webgpu') {
-    const be = tf.backend() as unknown as { device: Gpu; adapterInfo?: Record<string, unknown> };
-    if (be.device) return { device: be.device, adapter: backendInfo()?.device ?? describeInfo(be.adapterInfo), source: 'tfjs' };
+/** True when a Vulkan loader can be found (else Dawn's Vulkan backend only warns and finds nothing). */
+function hasVulkanLoader(): boolean {
+  if (process.platform !== 'linux') return true;
+  const dirs = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d);
+  if (dirs.some((d) => existsSync(path.join(d, 'libvulkan.so.1')))) return true;
+  try {
+    return /libvulkan\.so\.1/.test(execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  } catch {
+    return false;
   }
+}
+
+/** The device requested here, kept for the life of the process (with its Dawn instance, which must outlive it). */
+let ownGpu: Promise<RawGpu> | null = null;
+
+async function requestOwn(): Promise<RawGpu> {
   process.env.EGL_PLATFORM ??= 'surfaceless';
   let mod: { create(o: string[]): Gpu; globals: Record<string, unknown> };
   try {
@@ -73,20 +81,45 @@ export async function rawGpu(): Promise<RawGpu> {
     throw new Error(`rawGpu: the npm package 'webgpu' (Dawn) failed to load: ${(e as Error).message}. Run \`npm install\` in the gradlab folder.`);
   }
   Object.assign(globalThis, mod.globals);
+  let instance: Gpu = null;
   let adapter: Gpu = null;
-  try {
-    adapter = await mod.create([]).requestAdapter({ powerPreference: 'high-performance' });
-  } catch {
-    adapter = null;
+  if (hasVulkanLoader()) {
+    instance = mod.create([]);
+    adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
   }
-  if (!adapter) adapter = await mod.create(['backend=opengles']).requestAdapter({ featureLevel: 'compatibility' });
+  if (!adapter) {
+    instance = mod.create(['backend=opengles']);
+    adapter = await instance.requestAdapter({ featureLevel: 'compatibility' });
+  }
   if (!adapter) throw new Error('rawGpu: Dawn found no GPU adapter (no Vulkan driver, and no OpenGL ES through EGL); this probe needs WebGPU');
   const names = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup'];
   const device = await adapter.requestDevice({
     requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
     requiredLimits: Object.fromEntries(names.map((k) => [k, adapter.limits[k]])),
   });
-  return { device, adapter: describeAdapter(adapter).device, source: 'own' };
+  return { device, adapter: describeAdapter(adapter).device, source: 'own', keepAlive: [instance, adapter] };
+}
+
+/**
+ * The GPU device to measure on: the active tfjs webgpu backend's own device when
+ * webgpu is the active backend (`tf.backend().device`), else a device requested
+ * here through the `webgpu` package (Dawn) the same way gradlab's backend does:
+ * a hardware adapter (Vulkan) first, then OpenGL ES in compatibility mode (Mesa's
+ * software renderer on a machine without a GPU), with `timestamp-query` when
+ * offered and the adapter's own limits. That own device is created once and reused
+ * for the life of the process (creating and dropping Dawn instances repeatedly has
+ * crashed Dawn in native code here); do not destroy it.
+ */
+export async function rawGpu(): Promise<RawGpu> {
+  if (tf.getBackend() === 'webgpu') {
+    const be = tf.backend() as unknown as { device: Gpu; adapterInfo?: Record<string, unknown> };
+    if (be.device) return { device: be.device, adapter: backendInfo()?.device ?? describeInfo(be.adapterInfo), source: 'tfjs' };
+  }
+  ownGpu ??= requestOwn().catch((e) => {
+    ownGpu = null;
+    throw e;
+  });
+  return ownGpu;
 }
 
 /** The copy kernel: grid-stride over vec4<f32>, `wg` threads per workgroup. */
@@ -295,7 +328,6 @@ export async function wgslCopyBandwidth(opts: WgslCopyOptions = {}): Promise<Wgs
     }
   } finally {
     for (const o of own) o.destroy();
-    if (gpu.source === 'own' && !opts.gpu) device.destroy();
   }
   return {
     adapter: gpu.adapter,
