@@ -13,7 +13,7 @@
 import { strict as assert } from 'assert';
 import { tf } from '../src/backend/tf';
 import {
-  FUSED_TOLERANCE, checkFused, dropoutMask, epilogueBytes, epilogueFused, epilogueUnfused, fusionProbe, tanhRational,
+  FUSED_TOLERANCE, checkFused, maxAbsDiff, dropoutMask, epilogueBytes, epilogueFused, epilogueUnfused, fusionProbe, tanhRational,
   type EpilogueInputs,
 } from '../src/probes/fused';
 import { LAUNCH_OPS, fitLaunch, launchOverhead } from '../src/probes/launch';
@@ -127,6 +127,10 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
         assert.ok(c.ok, `fused vs chain: max |Δ| ${c.maxAbs}, ${c.worstRatio}× the tolerance`);
         const fused = epilogueFused(inputs);
         assert.deepEqual(fused.shape, [rows, cols]);
+        const { y: chain } = epilogueUnfused(inputs);
+        assert.ok((await maxAbsDiff(fused, chain)) <= c.maxAbs);
+        await assert.rejects(maxAbsDiff(fused, inputs.bias), /sizes differ/);
+        chain.dispose();
         const got = await fused.data();
         const [x, b, m, r] = await Promise.all([inputs.x, inputs.bias, inputs.mask, inputs.residual].map((t) => t.data() as Promise<Float32Array>));
         const ref = reference(x!, b!, m!, r!, p);

@@ -262,7 +262,7 @@ function fusedLoop(x: Float32Array, b: Float32Array, m: Float32Array, r: Float32
  * - **any other backend** (tensorflow): `dataSync` copies each input out, and
  *   `tf.tensor` copies y in: two extra passes that the timing then includes.
  *
- * Equals {@link epilogueUnfused} within float32 rounding (see {@link maxAbsDiff}).
+ * Equals {@link epilogueUnfused} within float32 rounding ({@link checkFused}, {@link FUSED_TOLERANCE}).
  */
 export function epilogueFused(inputs: EpilogueInputs): tf.Tensor {
   checkEpilogueInputs(inputs, 'epilogueFused');
@@ -367,14 +367,21 @@ export interface FusionRow {
   unfusedMs: number;
   /** Best time of the fused kernel, ms. */
   fusedMs: number;
-  /** Median times, ms. */
+  /** Median time of the chain, ms. */
   unfusedMedianMs: number;
+  /** Median time of the fused kernel, ms. */
   fusedMedianMs: number;
-  /** Bytes moved by the rule of {@link epilogueBytes}. */
+  /** Bytes the chain moves by the rule of {@link epilogueBytes}: 4·(31n + cols + 5). */
   unfusedBytes: number;
+  /** Bytes the fused kernel moves by the same rule: 4·(4n + cols). */
   fusedBytes: number;
-  /** Effective bandwidth, bytes / best time, GB/s (10⁹ B/s). */
+  /** Effective bandwidth of the chain, unfusedBytes / best time, GB/s (10⁹ B/s). */
   unfusedGBs: number;
+  /**
+   * Effective bandwidth of the fused kernel, fusedBytes / best time, GB/s. Lower than
+   * the chain's when the fused kernel is compute-bound (the JS loop on cpu / wasm) —
+   * it moves ~7.7× fewer bytes, so the time, not the GB/s, is what to compare.
+   */
   fusedGBs: number;
   /** unfusedMs / fusedMs: how many times faster fusion is. */
   speedup: number;

@@ -12,6 +12,8 @@
  * `timestamp-query` feature (the time between the compute pass's beginning and its
  * end, on the GPU's clock), else from the wall clock around `queue.submit` and
  * `queue.onSubmittedWorkDone()` — which then includes the submission and the wait.
+ * Dawn may quantise timestamps (to guard against timing attacks); with many
+ * dispatches per batch the pass lasts milliseconds, so that error stays small.
  *
  * References: J. McCalpin, "Memory Bandwidth and Machine Balance in Current High
  * Performance Computers" (1995) and STREAM; NVIDIA nvbandwidth
@@ -175,8 +177,9 @@ export interface WgslCopyRow {
   medianGBs: number;
   /** Wall-clock time per copy of the best batch, submission and wait included, ms. */
   wallBestMs: number;
-  /** Workgroups per dispatch and threads per workgroup. */
+  /** Workgroups per dispatch (the grid). */
   workgroups: number;
+  /** Threads per workgroup: min(256, the device's maxComputeWorkgroupSizeX and maxComputeInvocationsPerWorkgroup). */
   workgroupSize: number;
   /** Whether the destination equalled the source on read-back (null: not checked). */
   verified: boolean | null;
