@@ -16,7 +16,7 @@ import {
   FUSED_TOLERANCE, checkFused, maxAbsDiff, dropoutMask, epilogueBytes, epilogueFused, epilogueUnfused, fusionProbe, tanhRational,
   type EpilogueInputs,
 } from '../src/probes/fused';
-import { LAUNCH_OPS, fitLaunch, launchOverhead } from '../src/probes/launch';
+import { LAUNCH_OPS, fitLaunch, launchOverhead, onDevice } from '../src/probes/launch';
 import { copyShader, defaultCopySizes, wgslCopyBandwidth } from '../src/probes/wgsl';
 import { Rng } from '../src/data/rng';
 import { IN_WEBGPU_CHILD, suiteBackends, useBackend, webgpuSuite } from './helpers/backend';
@@ -201,6 +201,21 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       await assert.rejects(launchOverhead({ sizes: [0, 10] }), /integer ≥ 1 element, got 0/);
       await assert.rejects(launchOverhead({ sizes: [] }), /sizes is empty/);
       await assert.rejects(launchOverhead({ op: 'div' as 'add' }), /op must be one of add, scale/);
+    });
+
+    it('onDevice returns its argument (and on webgpu makes small ops run on the GPU, not the CPU)', () => {
+      const a = tf.tensor([1, 2, 3]);
+      assert.equal(onDevice(a), a);
+      const b = tf.tensor([4, 5, 6]);
+      const both = [a, b];
+      assert.equal(onDevice(both), both);
+      if (backend === 'webgpu') {
+        const y = tf.add(a, b);
+        const map = (tf.backend() as unknown as { tensorMap: { get(id: object): { resource: unknown } } }).tensorMap;
+        assert.notEqual(map.get(y.dataId).resource, null, 'add of two uploaded 3-element tensors ran on the CPU');
+        y.dispose();
+      }
+      tf.dispose(both);
     });
 
     if (backend === 'webgpu') {

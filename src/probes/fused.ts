@@ -38,6 +38,7 @@
  */
 import { tf } from '../backend/tf';
 import { Rng } from '../data/rng';
+import { onDevice } from './launch';
 import { timeIt } from './timing';
 
 /** √(2/π), the GELU tanh approximation's inner factor. */
@@ -407,13 +408,14 @@ export async function fusionProbe(opts: FusionOptions = {}): Promise<FusionRow[]
   const rows: FusionRow[] = [];
   for (const n of sizes) {
     const r = new Rng(seed + n);
-    const inputs: EpilogueInputs = {
-      x: tf.tensor(r.normalArray(n), [n / cols, cols]),
-      bias: tf.tensor(r.normalArray(cols, 0, 0.1), [cols]),
-      mask: dropoutMask([n / cols, cols], p, seed + 7 * n + 1),
-      residual: tf.tensor(r.normalArray(n), [n / cols, cols]),
-      p,
-    };
+    // On webgpu the inputs are uploaded first, so that small sizes run on the GPU (see onDevice).
+    const [x, bias, mask, residual] = onDevice([
+      tf.tensor(r.normalArray(n), [n / cols, cols]),
+      tf.tensor(r.normalArray(cols, 0, 0.1), [cols]),
+      dropoutMask([n / cols, cols], p, seed + 7 * n + 1),
+      tf.tensor(r.normalArray(n), [n / cols, cols]),
+    ]);
+    const inputs: EpilogueInputs = { x: x!, bias: bias!, mask: mask!, residual: residual!, p };
     try {
       let diff: number | null = null;
       if (n <= checkUpTo) {

@@ -21,6 +21,22 @@
 import { tf } from '../backend/tf';
 import { timeIt, type Timing } from './timing';
 
+/**
+ * Make tensors resident on the GPU when the active backend is webgpu (a no-op
+ * elsewhere), and return them. tfjs-backend-webgpu runs an op on the CPU instead
+ * when every input still lives in CPU memory and has fewer than 1000 elements
+ * (its flags `WEBGPU_CPU_FORWARD`, `WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD`): its own
+ * way of dodging the launch cost of tiny ops. A tensor made by `tf.tensor` stays
+ * in CPU memory until a GPU kernel reads it, so a probe of GPU launch cost must
+ * upload its inputs first, or the small sizes time the CPU.
+ */
+export function onDevice<T extends tf.Tensor | tf.Tensor[]>(t: T): T {
+  if (tf.getBackend() !== 'webgpu') return t;
+  const be = tf.backend() as unknown as { uploadToGPU(dataId: object): void };
+  for (const x of Array.isArray(t) ? t : [t]) be.uploadToGPU(x.dataId);
+  return t;
+}
+
 /** The ops {@link launchOverhead} can time, and the bytes each moves per element (float32). */
 export const LAUNCH_OPS = {
   /** `a + b` on two full tensors: reads 2 arrays, writes 1: 12 bytes per element. */
@@ -154,8 +170,9 @@ export interface LaunchResult {
 /**
  * Time one elementwise op (`add` or `scale`) on the active backend over tensor
  * sizes, and fit {@link fitLaunch} through the best times. Every repetition ends
- * with a device sync (see `timeIt`); the inputs are created once per size and
- * disposed, so no tensor leaks.
+ * with a device sync (see `timeIt`), whose own latency divided by `inner` stays in
+ * the small sizes' times (so t0 is an upper bound); the inputs are created once per
+ * size, uploaded to the GPU on webgpu ({@link onDevice}), and disposed.
  *
  * @example
  * const r = await gl.probes.launchOverhead({ sizes: [1, 1024, 1 << 20] });
@@ -173,12 +190,10 @@ export async function launchOverhead(opts: LaunchOptions = {}): Promise<LaunchRe
   const bytesPerElement = LAUNCH_OPS[op];
   const rows: LaunchRow[] = [];
   for (const n of sizes) {
-    const a = tf.fill([n], 1.5);
-    const b = tf.fill([n], 0.25);
-    const two = tf.scalar(2);
+    const [a, b, two] = onDevice([tf.fill([n], 1.5), tf.fill([n], 0.25), tf.scalar(2)]);
     let t: Timing;
     try {
-      const fn = op === 'add' ? () => tf.add(a, b) : () => tf.mul(a, two);
+      const fn = op === 'add' ? () => tf.add(a!, b!) : () => tf.mul(a!, two!);
       t = await timeIt(fn, { warmup, repeats, inner: n <= innerUpTo ? inner : 1 });
     } finally {
       tf.dispose([a, b, two]);
