@@ -20,6 +20,7 @@ import { LAUNCH_OPS, fitLaunch, launchOverhead, onDevice } from '../src/probes/l
 import { copyShader, defaultCopySizes, wgslCopyBandwidth } from '../src/probes/wgsl';
 import { Rng } from '../src/data/rng';
 import { IN_WEBGPU_CHILD, suiteBackends, useBackend, webgpuSuite } from './helpers/backend';
+import { needTorch, runTorch, type TorchRun } from './helpers/torch';
 
 /** The epilogue in float64, straight from its definition (Math.tanh), as an independent reference. */
 function reference(x: Float32Array, b: Float32Array, m: Float32Array, r: Float32Array, p: number): Float64Array {
@@ -240,6 +241,38 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
         } finally {
           await tf.setBackend('webgpu');
         }
+      });
+    }
+  });
+}
+
+if (!IN_WEBGPU_CHILD) {
+  describe('probes fusion against PyTorch (F.gelu approximate="tanh", float64)', function () {
+    this.timeout(120_000);
+    const [rows, cols, p] = [8, 48, 0.2];
+    const rng = new Rng(99);
+    const x = rng.normalArray(rows * cols, 0, 3);
+    const b = rng.normalArray(cols);
+    const res = rng.normalArray(rows * cols);
+    const m = Float32Array.from({ length: rows * cols }, () => (rng.float() < p ? 0 : 1));
+    let run: TorchRun<number[]> | undefined;
+    before(() => {
+      run = runTorch<number[]>(
+        `x = t(INPUT["x"]); b = t(INPUT["b"]); m = t(INPUT["m"]); r = t(INPUT["r"]); p = INPUT["p"]
+OUTPUT = flat(r + F.gelu(x + b, approximate="tanh") * m / (1 - p))`,
+        { x: { values: Array.from(x), shape: [rows, cols] }, b: { values: Array.from(b), shape: [cols] }, m: { values: Array.from(m), shape: [rows, cols] }, r: { values: Array.from(res), shape: [rows, cols] }, p },
+      );
+    });
+    for (const backend of ['cpu', 'wasm'] as const) {
+      it(`the fused kernel on ${backend} equals PyTorch within FUSED_TOLERANCE`, async function () {
+        const ref = needTorch(this, run);
+        await useBackend(backend);
+        const inputs: EpilogueInputs = { x: tf.tensor(x, [rows, cols]), bias: tf.tensor(b), mask: tf.tensor(m, [rows, cols]), residual: tf.tensor(res, [rows, cols]), p };
+        const y = epilogueFused(inputs);
+        const got = await y.data();
+        ref.forEach((v, i) => assert.ok(Math.abs(got[i]! - v) <= FUSED_TOLERANCE.atol + FUSED_TOLERANCE.rtol * Math.abs(v), `element ${i}: ${got[i]} vs PyTorch ${v}`));
+        y.dispose();
+        disposeInputs(inputs);
       });
     }
   });
