@@ -229,14 +229,17 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
           assert.equal(row.verified, true, `copy of ${row.bytes} bytes read back wrong`);
           assert.equal(row.moved, 2 * row.bytes);
           assert.ok(row.bestGBs > 0 && row.medianGBs > 0 && row.bestMs > 0);
+          assert.ok(row.dispatches >= 3 && row.dispatches <= 4096, `dispatches ${row.dispatches}`);
         }
-        await assert.rejects(wgslCopyBandwidth({ sizes: [8] }), /at least|≥ 16 bytes/);
+        await assert.rejects(wgslCopyBandwidth({ sizes: [8] }), /≥ 16 bytes/);
+        await assert.rejects(wgslCopyBandwidth({ dispatches: 0 }), /dispatches must be an integer ≥ 1, got 0/);
         await assert.rejects(wgslCopyBandwidth({ sizes: [1 << 20], maxBytes: 1 << 16 }), /exceeds the cap 65536/);
         // A device requested here through `webgpu` when tfjs runs on another backend.
         await tf.setBackend('cpu');
         try {
-          const own = await wgslCopyBandwidth({ sizes: [4096], dispatches: 2, repeats: 1 });
+          const own = await wgslCopyBandwidth({ sizes: [4096], dispatches: 2, repeats: 1, minBatchMs: 0 });
           assert.equal(own.source, 'own');
+          assert.equal(own.rows[0]!.dispatches, 2);
           assert.equal(own.rows[0]!.verified, true);
         } finally {
           await tf.setBackend('webgpu');

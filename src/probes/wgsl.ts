@@ -12,8 +12,10 @@
  * `timestamp-query` feature (the time between the compute pass's beginning and its
  * end, on the GPU's clock), else from the wall clock around `queue.submit` and
  * `queue.onSubmittedWorkDone()` — which then includes the submission and the wait.
- * Dawn may quantise timestamps (to guard against timing attacks); with many
- * dispatches per batch the pass lasts milliseconds, so that error stays small.
+ * Dawn may quantise timestamps (to guard against timing attacks) and the wall clock
+ * adds the submission, so each batch is made to last at least `minBatchMs`: after
+ * the warm-up, the number of dispatches per batch is raised (as Python's
+ * `timeit.autorange` does) until a batch takes that long.
  *
  * References: J. McCalpin, "Memory Bandwidth and Machine Balance in Current High
  * Performance Computers" (1995) and STREAM; NVIDIA nvbandwidth
@@ -147,8 +149,16 @@ export interface WgslCopyOptions {
   sizes?: number[];
   /** Cap on a buffer's size, bytes; the device's maxStorageBufferBindingSize and maxBufferSize cap it further. Default 1 GiB. */
   maxBytes?: number;
-  /** Copies queued per timed batch before the one wait (nvbandwidth's approach). Default 20. */
+  /** Copies queued per timed batch before the one wait (nvbandwidth's approach), at least. Default 20. */
   dispatches?: number;
+  /**
+   * Raise the copies per batch (up to `maxDispatches`) until a warm-up batch lasts
+   * this long, ms, so timestamp quantisation and submission cost stay small. 0 keeps
+   * `dispatches`. Default 10.
+   */
+  minBatchMs?: number;
+  /** Upper bound on the copies per batch. Default 4096. */
+  maxDispatches?: number;
   /** Timed batches per size. Default 5. */
   repeats?: number;
   /** Untimed batches first (pipeline creation, first touch). Default 1. */
@@ -175,6 +185,8 @@ export interface WgslCopyRow {
   bestGBs: number;
   /** moved / median time, GB/s. */
   medianGBs: number;
+  /** Copies queued per timed batch at this size. */
+  dispatches: number;
   /** Wall-clock time per copy of the best batch, submission and wait included, ms. */
   wallBestMs: number;
   /** Workgroups per dispatch (the grid). */
@@ -197,8 +209,7 @@ export interface WgslCopyResult {
   timing: 'timestamp-query' | 'wall-clock around onSubmittedWorkDone';
   /** The device's maxStorageBufferBindingSize, bytes. */
   maxStorageBufferBindingSize: number;
-  /** Copies per timed batch. */
-  dispatches: number;
+  /** One row per buffer size. */
   rows: WgslCopyRow[];
 }
 
@@ -222,8 +233,9 @@ export function defaultCopySizes(cap: number): number[] {
  * Math.max(...r.rows.map((x) => x.bestGBs)); // compare with the datasheet
  */
 export async function wgslCopyBandwidth(opts: WgslCopyOptions = {}): Promise<WgslCopyResult> {
-  const { maxBytes = 2 ** 30, dispatches = 20, repeats = 5, warmup = 1, verify = true } = opts;
-  for (const [name, v, min] of [['dispatches', dispatches, 1], ['repeats', repeats, 1], ['warmup', warmup, 0]] as const) {
+  const { maxBytes = 2 ** 30, dispatches = 20, repeats = 5, warmup = 1, verify = true, minBatchMs = 10, maxDispatches = 4096 } = opts;
+  if (!(minBatchMs >= 0)) throw new Error(`wgslCopyBandwidth: minBatchMs must be ≥ 0, got ${minBatchMs}`);
+  for (const [name, v, min] of [['dispatches', dispatches, 1], ['repeats', repeats, 1], ['warmup', warmup, 0], ['maxDispatches', maxDispatches, dispatches]] as const) {
     if (!Number.isInteger(v) || v < min) throw new Error(`wgslCopyBandwidth: ${name} must be an integer ≥ ${min}, got ${v}`);
   }
   if (!(maxBytes >= 16)) throw new Error(`wgslCopyBandwidth: maxBytes must be ≥ 16, got ${maxBytes}`);
@@ -266,12 +278,13 @@ export async function wgslCopyBandwidth(opts: WgslCopyOptions = {}): Promise<Wgs
         layout: pipeline.getBindGroupLayout(0),
         entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }],
       });
+      let k = dispatches;
       const batch = async (): Promise<{ gpuMs: number | null; wallMs: number }> => {
         const enc = device.createCommandEncoder();
         const pass = enc.beginComputePass(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
         pass.setPipeline(pipeline);
         pass.setBindGroup(0, bindGroup);
-        for (let d = 0; d < dispatches; d++) pass.dispatchWorkgroups(workgroups);
+        for (let d = 0; d < k; d++) pass.dispatchWorkgroups(workgroups);
         pass.end();
         if (querySet) {
           enc.resolveQuerySet(querySet, 0, 2, resolve, 0);
@@ -288,6 +301,13 @@ export async function wgslCopyBandwidth(opts: WgslCopyOptions = {}): Promise<Wgs
         return { gpuMs: Number(ts[1]! - ts[0]!) / 1e6, wallMs };
       };
       for (let w = 0; w < warmup; w++) await batch();
+      // Autorange: lengthen the batch until it lasts minBatchMs (at most two rounds).
+      for (let round = 0; round < 2 && minBatchMs > 0 && k < maxDispatches; round++) {
+        const b = await batch();
+        const ms = b.gpuMs !== null && b.gpuMs > 0 ? b.gpuMs : b.wallMs;
+        if (ms >= minBatchMs) break;
+        k = Math.min(maxDispatches, Math.ceil((k * minBatchMs * 1.2) / Math.max(ms, 1e-3)));
+      }
       const times: number[] = [];
       const walls: number[] = [];
       let clock: 'gpu' | 'wall' = useTimestamps ? 'gpu' : 'wall';
@@ -296,8 +316,8 @@ export async function wgslCopyBandwidth(opts: WgslCopyOptions = {}): Promise<Wgs
         // A zero or negative GPU interval (timestamps quantised or reset) falls back to the wall clock.
         const gpuOk = b.gpuMs !== null && b.gpuMs > 0;
         if (!gpuOk) clock = 'wall';
-        times.push((gpuOk ? b.gpuMs! : b.wallMs) / dispatches);
-        walls.push(b.wallMs / dispatches);
+        times.push((gpuOk ? b.gpuMs! : b.wallMs) / k);
+        walls.push(b.wallMs / k);
       }
       let verified: boolean | null = null;
       if (verify) {
@@ -322,6 +342,7 @@ export async function wgslCopyBandwidth(opts: WgslCopyOptions = {}): Promise<Wgs
         medianMs: s.median,
         bestGBs: moved / (s.best * 1e-3) / 1e9,
         medianGBs: moved / (s.median * 1e-3) / 1e9,
+        dispatches: k,
         wallBestMs: Math.min(...walls),
         workgroups,
         workgroupSize: wg,
@@ -337,7 +358,6 @@ export async function wgslCopyBandwidth(opts: WgslCopyOptions = {}): Promise<Wgs
     source: gpu.source,
     timing: useTimestamps ? 'timestamp-query' : 'wall-clock around onSubmittedWorkDone',
     maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
-    dispatches,
     rows,
   };
 }
