@@ -113,7 +113,9 @@ export function dropoutMask(shape: number[], p: number, seed: number): tf.Tensor
  * and, in `traffic`, each op with the elements it read and wrote. The chain:
  * `h = x + b`; `h² = square(h)`; `h³ = h²·h`; `c·h³`; `h + c·h³`; `·√(2/π)`;
  * `tanh`; `+ 1`; `h · (…)`; `· ½`; `· mask`; `· 1/(1−p)`; `+ residual`.
- * Intermediates are disposed (it runs inside `tf.tidy`).
+ * Intermediates are disposed (it runs inside `tf.tidy`). The five constants are
+ * made into scalar tensors on every call, as tfjs itself does with a number
+ * argument (`tf.mul(t, 0.5)`), so the timing includes what eager tfjs code pays.
  */
 export function epilogueUnfused(inputs: EpilogueInputs): { y: tf.Tensor; traffic: OpTraffic[] } {
   checkEpilogueInputs(inputs, 'epilogueUnfused');
