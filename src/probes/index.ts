@@ -18,3 +18,6 @@ export {
   type TrainingStepSpec, type MeasuredStep, type TinyLMMemory, type SweepAxis, type SweepRow, type CheckpointingEffect,
   type Recompute, type ActivationShape, type TransformerSpec, type PlanRow,
 } from './memory';
+export { LAUNCH_OPS, fitLaunch, launchOverhead, onDevice, type LaunchOp, type LaunchRow, type LaunchFit, type LaunchOptions, type LaunchResult } from './launch';
+export { FUSED_TOLERANCE, checkEpilogueInputs, checkFused, dropoutMask, epilogueBytes, epilogueFused, epilogueUnfused, fusionProbe, maxAbsDiff, tanhRational, type EpilogueInputs, type FusionOptions, type FusionRow, type OpTraffic } from './fused';
+export { copyShader, defaultCopySizes, rawGpu, wgslCopyBandwidth, type RawGpu, type WgslCopyOptions, type WgslCopyResult, type WgslCopyRow } from './wgsl';
