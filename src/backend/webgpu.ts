@@ -12,6 +12,8 @@
  * `await t.data()` (WebGPU has no synchronous read-back).
  */
 import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { tf } from './tf';
 import { BackendError, type BackendInfo } from './types';
@@ -19,14 +21,16 @@ import { packageVersion } from './versions';
 
 const SOFTWARE = /llvmpipe|lavapipe|softpipe|swiftshader|software|microsoft basic render/i;
 
-interface AdapterLike {
+/** What gradlab uses of a WebGPU adapter (Dawn's GPUAdapter). */
+export interface AdapterLike {
   info?: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean };
   isFallbackAdapter?: boolean;
   features: { has(f: string): boolean };
   limits: Record<string, number>;
   requestDevice(d: unknown): Promise<unknown>;
 }
-interface GpuLike {
+/** What gradlab uses of a Dawn instance (navigator.gpu's GPU). */
+export interface GpuLike {
   requestAdapter(o?: Record<string, unknown>): Promise<AdapterLike | null>;
 }
 
@@ -47,8 +51,15 @@ export function describeAdapter(a: AdapterLike): { device: string; software: boo
   return { device: software ? `${text} (software)` : text, software };
 }
 
-/** True when the Vulkan loader is installed (else Dawn only warns and finds nothing). */
-function hasVulkanLoader(): boolean {
+/**
+ * True when a Vulkan loader (libvulkan.so.1) can be found: on `LD_LIBRARY_PATH` (a
+ * loader copied along with a kit) or in the linker cache (`ldconfig -p`). Without one,
+ * Dawn's Vulkan backend only warns and finds nothing. Always true off Linux.
+ */
+export function hasVulkanLoader(): boolean {
+  if (process.platform !== 'linux') return true;
+  const dirs = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d);
+  if (dirs.some((d) => fs.existsSync(path.join(d, 'libvulkan.so.1')))) return true;
   try {
     return /libvulkan\.so\.1/.test(execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
   } catch {
@@ -61,7 +72,7 @@ function hasVulkanLoader(): boolean {
  * backends (Vulkan on Linux); with `allowSoftware`, then OpenGL ES in
  * compatibility mode, which is Mesa llvmpipe on a machine without a GPU.
  */
-async function requestAdapter(allowSoftware: boolean): Promise<{ gpu: GpuLike; adapter: AdapterLike } | null> {
+export async function requestAdapter(allowSoftware: boolean): Promise<{ gpu: GpuLike; adapter: AdapterLike } | null> {
   process.env.EGL_PLATFORM ??= 'surfaceless';
   let mod: { create(o: string[]): GpuLike; globals: Record<string, unknown> };
   try {
@@ -70,7 +81,7 @@ async function requestAdapter(allowSoftware: boolean): Promise<{ gpu: GpuLike; a
     throw new BackendError('webgpu', `backend 'webgpu' cannot load: the npm package 'webgpu' (Dawn) failed to load: ${(e as Error).message}. Run \`npm install\` in the gradlab folder.`);
   }
   Object.assign(globalThis, mod.globals);
-  if (process.platform !== 'linux' || hasVulkanLoader()) {
+  if (hasVulkanLoader()) {
     const gpu = mod.create([]);
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (adapter) return { gpu, adapter };

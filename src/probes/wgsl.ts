@@ -24,12 +24,8 @@
  *
  * Introduced in notebooks/03-gpu.
  */
-import { execFileSync } from 'child_process';
-import { existsSync } from 'fs';
-import * as path from 'path';
-import { pathToFileURL } from 'url';
 import { backendInfo } from '../backend/init';
-import { describeAdapter } from '../backend/webgpu';
+import { describeAdapter, requestAdapter } from '../backend/webgpu';
 import { tf } from '../backend/tf';
 import { now, summarise } from './timing';
 
@@ -52,50 +48,23 @@ export interface RawGpu {
   keepAlive?: unknown[];
 }
 
-// A real dynamic import(): `webgpu` is an ES module, and tsc would turn a plain import() into require().
-const importEsm = new Function('url', 'return import(url)') as (url: string) => Promise<unknown>;
-
 function describeInfo(info: Record<string, unknown> | undefined): string {
   const i = info ?? {};
   const words = [i.vendor, i.architecture, i.device, i.description].map((s) => String(s ?? '').trim()).filter((s) => s);
   return [...new Set(words)].join(', ') || 'unknown adapter';
 }
 
-/** True when a Vulkan loader can be found (else Dawn's Vulkan backend only warns and finds nothing). */
-function hasVulkanLoader(): boolean {
-  if (process.platform !== 'linux') return true;
-  const dirs = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d);
-  if (dirs.some((d) => existsSync(path.join(d, 'libvulkan.so.1')))) return true;
-  try {
-    return /libvulkan\.so\.1/.test(execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
-  } catch {
-    return false;
-  }
-}
-
 /** The device requested here, kept for the life of the process (with its Dawn instance, which must outlive it). */
 let ownGpu: Promise<RawGpu> | null = null;
 
 async function requestOwn(): Promise<RawGpu> {
-  process.env.EGL_PLATFORM ??= 'surfaceless';
-  let mod: { create(o: string[]): Gpu; globals: Record<string, unknown> };
-  try {
-    mod = (await importEsm(pathToFileURL(require.resolve('webgpu')).href)) as typeof mod;
-  } catch (e) {
-    throw new Error(`rawGpu: the npm package 'webgpu' (Dawn) failed to load: ${(e as Error).message}. Run \`npm install\` in the gradlab folder.`);
-  }
-  Object.assign(globalThis, mod.globals);
-  let instance: Gpu = null;
-  let adapter: Gpu = null;
-  if (hasVulkanLoader()) {
-    instance = mod.create([]);
-    adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
-  }
-  if (!adapter) {
-    instance = mod.create(['backend=opengles']);
-    adapter = await instance.requestAdapter({ featureLevel: 'compatibility' });
-  }
-  if (!adapter) throw new Error('rawGpu: Dawn found no GPU adapter (no Vulkan driver, and no OpenGL ES through EGL); this probe needs WebGPU');
+  // The same choice as gradlab's webgpu backend: a hardware adapter (Vulkan) first, then OpenGL ES (compatibility).
+  const found = await requestAdapter(true).catch((e: Error) => {
+    throw new Error(`rawGpu: ${e.message}`);
+  });
+  if (!found) throw new Error('rawGpu: Dawn found no GPU adapter (no Vulkan driver, and no OpenGL ES through EGL); this probe needs WebGPU');
+  const { gpu: instance } = found;
+  const adapter = found.adapter as Gpu;
   const names = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup'];
   const device = await adapter.requestDevice({
     requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
