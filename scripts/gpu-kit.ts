@@ -242,11 +242,17 @@ export async function buildKit(options: KitOptions = {}): Promise<KitManifest> {
   const sizes = (total: number) =>
     [`gradlab GPU kit, built ${new Date().toISOString()} with Node ${process.version}`, '', ...list.map((f) => `${mib(f.bytes).padStart(12)}  ${f.path}${f.about ? `  (${f.about})` : ''}`),
       `${mib(total).padStart(12)}  total (budget ${mib(KIT_BUDGET)})`, ''].join('\n');
-  const guess = list.reduce((s, f) => s + f.bytes, 0);
-  writeFileSync(join(out, 'SIZES.txt'), sizes(guess));
-  list.push({ path: 'SIZES.txt', bytes: statSync(join(out, 'SIZES.txt')).size, about: 'this breakdown' });
-  const totalBytes = list.reduce((s, f) => s + f.bytes, 0);
-  writeFileSync(join(out, 'SIZES.txt'), sizes(totalBytes));
+  // SIZES.txt lists itself: rewrite it until its own size stops changing.
+  const self: KitFile = { path: 'SIZES.txt', bytes: 0, about: 'this breakdown' };
+  list.push(self);
+  let totalBytes = 0;
+  for (let i = 0; i < 5; i++) {
+    totalBytes = list.reduce((s, f) => s + f.bytes, 0);
+    writeFileSync(join(out, 'SIZES.txt'), sizes(totalBytes));
+    const bytes = statSync(join(out, 'SIZES.txt')).size;
+    if (bytes === self.bytes) break;
+    self.bytes = bytes;
+  }
   log(`kit in ${out}:\n${sizes(totalBytes)}`);
   if (totalBytes > KIT_BUDGET) {
     throw new Error(`gpu-kit: the kit is ${mib(totalBytes)}, over its ${mib(KIT_BUDGET)} budget (see ${join(out, 'SIZES.txt')})`);
