@@ -18,6 +18,7 @@
 #   GRADLAB_KIT_LOADERS=auto|skip|force   install the loader debs (default auto: only without libvulkan)
 #   GRADLAB_KIT_LOADER_ROOT=/             where to unpack them (another folder: only unpack, for testing)
 #   GRADLAB_KIT_ALLOW_SOFTWARE=1          let measuring tasks run on a software adapter (Mesa llvmpipe)
+#   GRADLAB_KIT_UNXZ=python3              unpack with python3's lzma even where xz is installed (testing)
 set -eu
 KIT=$(cd "$(dirname "$0")" && pwd)
 say() { echo "gpu-kit: $*" >&2; }
@@ -32,11 +33,13 @@ fi
 unxz_to() {
   [ -s "$2" ] && [ "$2" -nt "$1" ] && return 0
   mkdir -p "$(dirname "$2")"
-  if command -v xz >/dev/null 2>&1; then
+  if [ "${GRADLAB_KIT_UNXZ:-}" != python3 ] && command -v xz >/dev/null 2>&1; then
     xz -dc "$1" >"$2.part"
+    say "unpacked $(basename "$1") with xz"
   elif command -v python3 >/dev/null 2>&1 && python3 -c 'import lzma' 2>/dev/null; then
     python3 -c 'import lzma, shutil, sys
 with lzma.open(sys.argv[1]) as i, open(sys.argv[2], "wb") as o: shutil.copyfileobj(i, o, 1 << 20)' "$1" "$2.part"
+    say "unpacked $(basename "$1") with python3's lzma"
   else
     say "cannot unpack $1: neither xz nor python3 with its lzma module is installed"; exit 4
   fi

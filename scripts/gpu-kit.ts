@@ -36,6 +36,11 @@ export interface KitOptions {
   out?: string;
   /** Cache of compressed binaries and debs (default `<root>/out/gpu-kit-cache`). */
   cache?: string;
+  /**
+   * xz threads for a cold cache (default GRADLAB_KIT_XZ_THREADS or 1; 0 = one per
+   * core, faster where cores are free, a slightly larger file).
+   */
+  xzThreads?: number;
   /** Build without the loader debs (default: from GRADLAB_KIT_NO_DEBS=1). */
   noDebs?: boolean;
   /** Progress lines (default: to stderr). */
@@ -74,20 +79,20 @@ function hasCommand(cmd: string): boolean {
 }
 
 /**
- * xz-compress `src` into `dst` (one thread, preset 9, x86 BCJ filter for
- * executables), with the xz program or else python3's lzma module; cached in
- * `cache` under a key of the source's path, size and mtime.
+ * xz-compress `src` into `dst` (preset 9, x86 BCJ filter for executables,
+ * `threads` threads), with the xz program or else python3's lzma module (one
+ * thread); cached in `cache` under a key of the source's path, size and mtime.
  */
-function xzCached(src: string, dst: string, cache: string, log: (s: string) => void): void {
+function xzCached(src: string, dst: string, cache: string, threads: number, log: (s: string) => void): void {
   const st = statSync(src);
   const key = createHash('sha256').update(`${resolve(src)}\0${st.size}\0${st.mtimeMs}\0x86-9`).digest('hex').slice(0, 16);
   const cached = join(cache, `${key}.xz`);
   if (!existsSync(cached)) {
-    log(`compressing ${src} (${mib(st.size)}) with xz -9, one thread; cached afterwards in ${cache}`);
+    log(`compressing ${src} (${mib(st.size)}) with xz -9 -T${threads}; cached afterwards in ${cache}`);
     const t0 = Date.now();
     const part = `${cached}.part`;
     if (hasCommand('xz')) {
-      execFileSync('sh', ['-c', 'exec nice -n 10 xz -T1 --x86 --lzma2=preset=9 -c "$1" > "$2"', 'sh', src, part], { stdio: 'inherit' });
+      execFileSync('sh', ['-c', `exec nice -n 10 xz -T${threads}${threads === 1 ? '' : ' --block-size=32MiB'} --x86 --lzma2=preset=9 -c "$1" > "$2"`, 'sh', src, part], { stdio: 'inherit' });
     } else if (hasCommand('python3')) {
       execFileSync('python3', ['-c', [
         'import lzma, shutil, sys',
@@ -154,6 +159,7 @@ export async function buildKit(options: KitOptions = {}): Promise<KitManifest> {
   const out = resolve(options.out ?? process.env.GRADLAB_KIT_OUT ?? join(root, 'out', 'gpu-kit'));
   const cache = resolve(options.cache ?? process.env.GRADLAB_KIT_CACHE ?? join(root, 'out', 'gpu-kit-cache'));
   const noDebs = options.noDebs ?? process.env.GRADLAB_KIT_NO_DEBS === '1';
+  const threads = options.xzThreads ?? Number(process.env.GRADLAB_KIT_XZ_THREADS ?? 1);
   const log = options.log ?? ((s: string) => process.stderr.write(`gpu-kit: ${s}\n`));
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     throw new Error(`gpu-kit: the kit carries this machine's Node binary, so build it on linux-x64 (this is ${process.platform}-${process.arch})`);
@@ -164,12 +170,12 @@ export async function buildKit(options: KitOptions = {}): Promise<KitManifest> {
   const about: Record<string, string> = {};
 
   // Node and Dawn, compressed.
-  xzCached(process.execPath, join(out, 'node.xz'), cache, log);
+  xzCached(process.execPath, join(out, 'node.xz'), cache, threads, log);
   about['node.xz'] = `Node ${process.version} (${process.execPath}), xz`;
   const webgpu = join(root, 'node_modules', 'webgpu');
   const dawn = join(webgpu, 'dist', 'linux-x64', 'dawn.node');
   if (!existsSync(dawn)) throw new Error(`gpu-kit: Dawn's linux-x64 binary is missing (${dawn}); run \`npm install\` in ${root}`);
-  xzCached(dawn, join(out, 'dawn.node.xz'), cache, log);
+  xzCached(dawn, join(out, 'dawn.node.xz'), cache, threads, log);
   about['dawn.node.xz'] = `Dawn (npm webgpu ${versionOf(root, 'webgpu')}, linux-x64), xz; unpacked into node_modules/webgpu/dist/linux-x64/`;
   // The package's own loader, so require.resolve('webgpu') finds it beside the bundle.
   const pkg = JSON.parse(readFileSync(join(webgpu, 'package.json'), 'utf8')) as Record<string, unknown>;
