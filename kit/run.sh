@@ -10,12 +10,13 @@
 #
 # Steps: verify the files (sha256sum), unpack Node and Dawn (xz, else python3's
 # lzma module), install the Vulkan/EGL loader libraries from debs/ into / when
-# `ldconfig -p` lists no libvulkan (root only), point the loaders at NVIDIA's
+# `ldconfig -p` lists no libvulkan and an NVIDIA driver is there (root only), point the loaders at NVIDIA's
 # container manifests when no driver manifest is on their search paths, then
 # run the bundle with the kit's own Node.
 #
 # Environment:
-#   GRADLAB_KIT_LOADERS=auto|skip|force   install the loader debs (default auto: only without libvulkan)
+#   GRADLAB_KIT_LOADERS=auto|skip|force   install the loader debs (default auto: only where no libvulkan
+#                                         is installed and an NVIDIA driver is)
 #   GRADLAB_KIT_LOADER_ROOT=/             where to unpack them (another folder: only unpack, for testing)
 #   GRADLAB_KIT_ALLOW_SOFTWARE=1          let measuring tasks run on a software adapter (Mesa llvmpipe)
 #   GRADLAB_KIT_UNXZ=python3              unpack with python3's lzma even where xz is installed (testing)
@@ -47,6 +48,8 @@ with lzma.open(sys.argv[1]) as i, open(sys.argv[2], "wb") as o: shutil.copyfileo
 }
 unxz_to "$KIT/node.xz" "$KIT/bin/node"
 chmod +x "$KIT/bin/node"
+"$KIT/bin/node" -e 0 || {
+  say "the kit's Node ($("$KIT/bin/node" --version 2>/dev/null || echo 'its build')) does not start here: it needs x86-64 Linux with glibc >= 2.28 and libstdc++.so.6"; exit 5; }
 unxz_to "$KIT/dawn.node.xz" "$KIT/node_modules/webgpu/dist/linux-x64/dawn.node"
 
 # 3. Vulkan and EGL loader libraries, only where none is installed.
@@ -55,7 +58,12 @@ ROOT=${GRADLAB_KIT_LOADER_ROOT:-/}
 # has_nvidia DIR...: true when one of the folders holds an NVIDIA .json manifest.
 has_nvidia() { for d in "$@"; do for f in "$d"/*nvidia*.json; do [ -e "$f" ] && return 0; done; done; return 1; }
 has_vulkan() { ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; }
-if [ "$MODE" = force ] || { [ "$MODE" = auto ] && ! has_vulkan; }; then
+# Only a machine with NVIDIA's driver gains anything from them: elsewhere (a
+# developer's box, CI) auto leaves / alone.
+has_nvidia_driver() { [ -e /proc/driver/nvidia/version ] || [ -d /usr/local/nvidia ] || command -v nvidia-smi >/dev/null 2>&1; }
+if [ "$MODE" = auto ] && ! has_vulkan && ! has_nvidia_driver && [ "$ROOT" = / ]; then
+  say "no Vulkan loader here, and no NVIDIA driver either: not installing the kit's loaders into / (GRADLAB_KIT_LOADERS=force does)"
+elif [ "$MODE" = force ] || { [ "$MODE" = auto ] && ! has_vulkan; }; then
   if [ ! -e "$(ls "$KIT"/debs/*.deb 2>/dev/null | head -n 1)" ]; then
     say "no Vulkan loader here and the kit carries no loader debs (built with GRADLAB_KIT_NO_DEBS=1?)"
   elif [ "$ROOT" = / ] && [ "$(id -u)" != 0 ]; then

@@ -151,6 +151,16 @@ describe('gpu-kit: a self-contained WebGPU kit for a GPU machine', function () {
     assert.match(bad.stderr, /unknown task\(s\) nonsense[\s\S]*facts[\s\S]*mlp[\s\S]*all/);
   });
 
+  it('auto leaves / alone on a machine without an NVIDIA driver', function () {
+    this.timeout(120_000);
+    if (existsSync('/proc/driver/nvidia/version') || existsSync('/usr/local/nvidia')) this.skip();
+    const vulkanHere = spawnSync('sh', ['-c', 'ldconfig -p | grep -q libvulkan.so.1']).status === 0;
+    const { stderr, status } = runKit(kit, ['nonsense'], { GRADLAB_KIT_LOADERS: 'auto' });
+    assert.equal(status, 2);
+    if (!vulkanHere) assert.match(stderr, /no NVIDIA driver either: not installing/);
+    assert.doesNotMatch(stderr, /installed the Vulkan\/EGL loaders/);
+  });
+
   it('says when a file arrived damaged', function () {
     this.timeout(60_000);
     const copy = join(tmp, 'damaged');
