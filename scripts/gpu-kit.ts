@@ -123,17 +123,18 @@ function loaderDebs(cache: string, log: (s: string) => void): string[] {
     log(`fetching ${missing.join(' ')} (amd64) with apt-get download into ${dir}`);
     const lists = join(cache, 'apt-lists');
     mkdirSync(join(lists, 'partial'), { recursive: true });
-    const o = ['-oAPT::Architecture=amd64', '-oAPT::Architectures=amd64', `-oDir::State::Lists=${lists}`, '-oDebug::NoLocking=1', '-qq'];
+    mkdirSync(join(cache, 'apt-cache', 'archives', 'partial'), { recursive: true });
+    const o = ['-oAPT::Architecture=amd64', '-oAPT::Architectures=amd64', `-oDir::State::Lists=${lists}`, `-oDir::Cache=${join(cache, 'apt-cache')}`, '-oDebug::NoLocking=1', '-qq'];
     const run = (args: string[]) => spawnSync('apt-get', [...o, ...args], { cwd: dir, encoding: 'utf8' });
     const upd = hasCommand('apt-get') ? run(['update']) : null;
     const dl = upd && upd.status === 0 ? run(['download', ...missing]) : null;
     found = find();
     if (found.some((f) => !f)) {
-      const why = !upd
-        ? 'apt-get is not installed (the kit needs a Debian/Ubuntu machine to fetch them)'
-        : `apt-get ${upd.status !== 0 ? 'update' : 'download'} failed: ${((dl ?? upd).stderr || (dl ?? upd).stdout || '').trim().split('\n').slice(-3).join(' | ')}`;
+      const said = (r: { status: number | null; stderr: string; stdout: string } | null, what: string) =>
+        r ? `${what} exited ${r.status}${(r.stderr || r.stdout).trim() ? `: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}` : ''}` : '';
+      const why = !upd ? 'apt-get is not installed (the kit needs a Debian/Ubuntu machine to fetch them)' : [said(upd, 'apt-get update'), said(dl, 'apt-get download')].filter(Boolean).join('; ');
       throw new Error(
-        `gpu-kit: cannot fetch the Vulkan/EGL loader packages ${LOADER_DEBS.filter((_, i) => !found[i]).join(' ')} from Debian's archive: ${why}. ` +
+        `gpu-kit: cannot fetch the Vulkan/EGL loader packages ${LOADER_DEBS.filter((_, i) => !found[i]).join(' ')} from the package archive (is it reachable from here?): ${why}. ` +
           `Put them (amd64 .debs) into ${dir} by hand, or build without them with GRADLAB_KIT_NO_DEBS=1 (the kit then needs libvulkan1 and libegl1 on the GPU machine).`,
       );
     }
