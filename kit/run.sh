@@ -19,6 +19,7 @@
 #                                         is installed and an NVIDIA driver is)
 #   GRADLAB_KIT_LOADER_ROOT=/             where to unpack them (another folder: only unpack, for testing)
 #   GRADLAB_KIT_ALLOW_SOFTWARE=1          let measuring tasks run on a software adapter (Mesa llvmpipe)
+#   GRADLAB_KIT_WORK=dir                  where Node and Dawn are unpacked (default $TMPDIR or /tmp/gradlab-kit-UID-SUM)
 #   GRADLAB_KIT_UNXZ=python3              unpack with python3's lzma even where xz is installed (testing)
 set -eu
 KIT=$(cd "$(dirname "$0")" && pwd)
@@ -46,11 +47,17 @@ with lzma.open(sys.argv[1]) as i, open(sys.argv[2], "wb") as o: shutil.copyfileo
   fi
   mv "$2.part" "$2"
 }
-unxz_to "$KIT/node.xz" "$KIT/bin/node"
-chmod +x "$KIT/bin/node"
-"$KIT/bin/node" -e 0 || {
-  say "the kit's Node ($("$KIT/bin/node" --version 2>/dev/null || echo 'its build')) does not start here: it needs x86-64 Linux with glibc >= 2.28 and libstdc++.so.6"; exit 5; }
-unxz_to "$KIT/dawn.node.xz" "$KIT/node_modules/webgpu/dist/linux-x64/dawn.node"
+#    Into a work folder outside the kit (~150 MB unpacked), so the kit folder
+#    stays small enough to be carried again.
+WORK=${GRADLAB_KIT_WORK:-${TMPDIR:-/tmp}/gradlab-kit-$(id -u)-$(cksum <"$KIT/SHA256SUMS" | cut -d' ' -f1)}
+mkdir -p "$WORK/node_modules/webgpu"
+cp "$KIT/gradlab-kit.cjs" "$WORK/"
+cp "$KIT/node_modules/webgpu/package.json" "$KIT/node_modules/webgpu/index.js" "$WORK/node_modules/webgpu/"
+unxz_to "$KIT/node.xz" "$WORK/bin/node"
+chmod +x "$WORK/bin/node"
+"$WORK/bin/node" -e 0 || {
+  say "the kit's Node ($("$WORK/bin/node" --version 2>/dev/null || echo 'its build')) does not start here: it needs x86-64 Linux with glibc >= 2.28 and libstdc++.so.6"; exit 5; }
+unxz_to "$KIT/dawn.node.xz" "$WORK/node_modules/webgpu/dist/linux-x64/dawn.node"
 
 # 3. Vulkan and EGL loader libraries, only where none is installed.
 MODE=${GRADLAB_KIT_LOADERS:-auto}
@@ -109,4 +116,4 @@ fi
 
 # 5. Run the tasks with the kit's own Node, away from any node_modules but the kit's.
 unset NODE_OPTIONS NODE_PATH GRADLAB_BACKEND
-exec "$KIT/bin/node" "$KIT/gradlab-kit.cjs" "$@"
+exec "$WORK/bin/node" "$WORK/gradlab-kit.cjs" "$@"

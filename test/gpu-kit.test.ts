@@ -28,7 +28,7 @@ function runKit(kit: string, args: string[], env: Record<string, string> = {}): 
     cwd: kit,
     encoding: 'utf8',
     timeout: 240_000,
-    env: { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: kit, GRADLAB_KIT_LOADERS: 'skip', ...env },
+    env: { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: kit, GRADLAB_KIT_LOADERS: 'skip', GRADLAB_KIT_WORK: join(kit, '..', 'work'), ...env },
   });
   const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
   return { lines, stderr: r.stderr, status: r.status };
@@ -88,21 +88,31 @@ describe('gpu-kit: a self-contained WebGPU kit for a GPU machine', function () {
     assert.deepEqual(nodeModulesAbove(kit), [], `node_modules above the kit copy ${kit}`);
   });
 
+  it('leaves the kit folder as it came (Node and Dawn unpack into a work folder)', function () {
+    this.timeout(120_000);
+    const before = readdirSync(kit, { recursive: true }).length;
+    // Unpack Node and Dawn with python3's lzma, as on a GPU machine without xz.
+    const { stderr, status } = runKit(kit, ['--help'], { GRADLAB_KIT_UNXZ: 'python3' });
+    assert.equal(status, 0, stderr);
+    assert.match(stderr, /unpacked node\.xz with python3's lzma/);
+    assert.match(stderr, /unpacked dawn\.node\.xz with python3's lzma/);
+    assert.equal(readdirSync(kit, { recursive: true }).length, before);
+    assert.ok(existsSync(join(tmp, 'copy', 'work', 'node_modules', 'webgpu', 'dist', 'linux-x64', 'dawn.node')));
+  });
+
   it('facts: the kit\'s own Node loads Dawn and gradlab\'s webgpu backend, and the adapter is described', function () {
     this.timeout(300_000);
     const root = join(tmp, 'loader-root');
     // Unpack the loader debs into a side folder (not /): they must hold the loaders.
-    // Unpack Node and Dawn with python3's lzma, as on a GPU machine without xz.
-    const env = { GRADLAB_KIT_ALLOW_SOFTWARE: '1', GRADLAB_KIT_LOADERS: 'force', GRADLAB_KIT_LOADER_ROOT: root, GRADLAB_KIT_UNXZ: 'python3' };
+    const env = { GRADLAB_KIT_ALLOW_SOFTWARE: '1', GRADLAB_KIT_LOADERS: 'force', GRADLAB_KIT_LOADER_ROOT: root };
     const { lines, stderr, status } = runKit(kit, ['facts'], env);
     assert.equal(status, 0, stderr);
     assert.equal(lines.length, 1, stderr);
-    assert.match(stderr, /unpacked node\.xz with python3's lzma/);
     const [line] = lines as [Line];
     assert.ok(line.ok, line.error);
     const r = line.result!;
     assert.equal(r.node, process.version);
-    assert.equal(r.execPath, join(kit, 'bin', 'node'), 'the kit must run with its own Node');
+    assert.equal(r.execPath, join(tmp, 'copy', 'work', 'bin', 'node'), 'the kit must run with its own Node');
     assert.equal(r.dawn, 'loaded');
     const backend = r.backend as { name: string; device: string; software: boolean; versions: Record<string, string> };
     assert.equal(backend.name, 'webgpu');
