@@ -15,8 +15,11 @@
  * The build fails if the kit exceeds 50 MiB. The slow parts (xz of ~100 MB of
  * Node, the debs) are cached in `out/gpu-kit-cache/`, keyed by what went in.
  *
- * Environment: GRADLAB_KIT_OUT, GRADLAB_KIT_CACHE (folders), GRADLAB_KIT_NO_DEBS=1
- * (build without the loader debs when Debian's archive is unreachable).
+ * Environment: GRADLAB_KIT_OUT, GRADLAB_KIT_CACHE (folders), GRADLAB_KIT_XZ_THREADS
+ * (default 1; 0 = every core), GRADLAB_KIT_NO_DEBS=1 (build without the loader
+ * debs when the package archive is unreachable).
+ *
+ * Run it on a GPU machine through the device tool: scripts/gpu-kit-run.sh.
  */
 import { execFileSync, spawnSync } from 'child_process';
 import { createHash } from 'crypto';

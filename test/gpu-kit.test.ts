@@ -117,7 +117,9 @@ describe('gpu-kit: a self-contained WebGPU kit for a GPU machine', function () {
     const backend = r.backend as { name: string; device: string; software: boolean; versions: Record<string, string> };
     assert.equal(backend.name, 'webgpu');
     assert.match(backend.device, /\w/);
-    assert.equal(backend.versions['@tensorflow/tfjs-backend-webgpu'], '4.22.0');
+    const installed = (name: string) => (JSON.parse(readFileSync(join(__dirname, '..', '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    assert.equal(backend.versions['@tensorflow/tfjs-backend-webgpu'], installed('@tensorflow/tfjs-backend-webgpu'));
+    assert.equal(backend.versions.webgpu, installed('webgpu'));
     const gles = (r.adapters as Record<string, Record<string, unknown> | null>).opengles;
     assert.ok(gles && typeof gles.description === 'string', 'the OpenGL ES adapter is described');
     assert.equal(typeof (gles.limits as Record<string, number>).maxStorageBufferBindingSize, 'number');

@@ -125,6 +125,7 @@ export async function facts(ctx: KitContext): Promise<Record<string, unknown>> {
   if (!eglLoader.length) missing.push('EGL loader library (libEGL.so.1: the kit\'s libegl1 and libglvnd0 .debs)');
   if (dawn !== 'loaded') missing.push('Dawn (dawn.node)');
   else if (!adapters.vulkan || typeof adapters.vulkan === 'string') missing.push('hardware Vulkan adapter (Dawn found none)');
+  else if ((adapters.vulkan as { software: boolean }).software) missing.push(`hardware Vulkan adapter (Dawn's is software: ${(adapters.vulkan as { described: string }).described})`);
 
   // What gradlab's forced webgpu backend chose, and the device it made.
   let backend: Record<string, unknown>;
