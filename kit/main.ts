@@ -12,7 +12,7 @@ import { appendFileSync } from 'fs';
 import { KitContext } from './context';
 import { TASKS } from './tasks';
 
-const USAGE = `usage: run.sh <task>... [--allow-software] [--out=file.jsonl] [--key=value]...
+const USAGE = `usage: run.sh <task>... [--allow-software] [--out=file.jsonl] [--key=value]...   (run.sh --list: the task names)
 tasks:
 ${Object.entries(TASKS).map(([k, t]) => `  ${k.padEnd(10)} ${t.about}`).join('\n')}
   all        every task above, in order`;
@@ -25,6 +25,10 @@ export async function main(argv: string[]): Promise<number> {
     const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
     if (m) options[m[1]!] = m[2] ?? '1';
     else names.push(a);
+  }
+  if (options.list !== undefined) {
+    process.stdout.write(Object.keys(TASKS).join('\n') + '\n');
+    return 0;
   }
   const chosen = names.flatMap((n) => (n === 'all' ? Object.keys(TASKS) : [n]));
   const unknown = chosen.filter((n) => !TASKS[n]);

@@ -15,8 +15,9 @@
 #     gpu-kit.jsonl    the JSON lines (facts, mlp, ... every task of `all`)
 #     gpu-kit.stderr   what run.sh, Dawn and tfjs said on stderr
 #     nvidia-smi.txt   the GPU, driver and memory as nvidia-smi sees them
-# Extra arguments go to run.sh, e.g. `sh scripts/gpu-kit-run.sh facts` or
-# `sh scripts/gpu-kit-run.sh mlp --steps=100`; the default is `all`.
+# Every task runs in its own process. A first argument names one task, and
+# options go to run.sh: `sh scripts/gpu-kit-run.sh facts`,
+# `sh scripts/gpu-kit-run.sh mlp --steps=100`; the default is every task.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KIT=$ROOT/out/gpu-kit
@@ -27,13 +28,27 @@ if [ ! -f "$KIT/run.sh" ]; then
   exit 2
 fi
 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || echo "gpu-kit-run: nvidia-smi failed (see $OUT/nvidia-smi.txt)" >&2
-[ $# -gt 0 ] || set -- all
-rm -f "$OUT/gpu-kit.jsonl"
-start=$(date +%s)
-sh "$KIT/run.sh" "$@" --out="$OUT/gpu-kit.jsonl" >/dev/null 2>"$OUT/gpu-kit.stderr"
-rc=$?
-echo "gpu-kit-run: run.sh $* exited $rc after $(($(date +%s) - start)) s; stderr (last 40 lines):"
+rm -f "$OUT/gpu-kit.jsonl" "$OUT/gpu-kit.stderr"; : >"$OUT/gpu-kit.jsonl"
+# Each task in its own process, so a crash in native code (Dawn, a driver)
+# costs that task alone; its line then says how run.sh ended.
+if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then tasks=$1; shift; else tasks=$(sh "$KIT/run.sh" --list 2>>"$OUT/gpu-kit.stderr"); fi
+[ "$tasks" = all ] && tasks=$(sh "$KIT/run.sh" --list 2>>"$OUT/gpu-kit.stderr")
+failed=0
+for t in $tasks; do
+  start=$(date +%s)
+  before=$(wc -l <"$OUT/gpu-kit.jsonl")
+  echo "=== $t" >>"$OUT/gpu-kit.stderr"
+  sh "$KIT/run.sh" "$t" "$@" --out="$OUT/gpu-kit.jsonl" >/dev/null 2>>"$OUT/gpu-kit.stderr"
+  rc=$?
+  after=$(wc -l <"$OUT/gpu-kit.jsonl")
+  if [ "$after" = "$before" ]; then
+    echo "{\"task\":\"$t\",\"ok\":false,\"error\":\"run.sh exited $rc without a JSON line (a crash? see gpu-kit.stderr)\"}" >>"$OUT/gpu-kit.jsonl"
+  fi
+  [ $rc = 0 ] || failed=1
+  echo "gpu-kit-run: $t exited $rc after $(($(date +%s) - start)) s"
+done
+echo "gpu-kit-run: stderr (last 40 lines):"
 tail -n 40 "$OUT/gpu-kit.stderr"
 echo "gpu-kit-run: JSON lines:"
-cat "$OUT/gpu-kit.jsonl" 2>/dev/null
-exit $rc
+cat "$OUT/gpu-kit.jsonl"
+exit $failed
