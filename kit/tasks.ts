@@ -1,0 +1,23 @@
+/**
+ * The GPU kit's tasks, by name. Adding a task is one line here: a name, what
+ * it measures, and an async function of the {@link KitContext} that returns a
+ * plain object (printed as one JSON line). `all` runs every task in order.
+ */
+import type { KitTask } from './context';
+import { facts } from './tasks/facts';
+import { mlp } from './tasks/mlp';
+
+/** A registered task. */
+export interface KitTaskEntry {
+  /** One line: what it measures. */
+  about: string;
+  run: KitTask;
+}
+
+/** Every task, in the order `all` runs them. */
+export const TASKS: Record<string, KitTaskEntry> = {
+  facts: { about: 'node, driver, loaders, ICDs, every Dawn adapter (features, limits) and the one webgpu chose', run: facts },
+  mlp: { about: 'autograd MLP 784-256-256-10 training step, batch 128, SGD: ms per step, checked against cpu', run: mlp },
+  // probes: { about: 'bandwidth, FLOP/s, roofline, raw WGSL copy', run: probes },
+  // precision: { about: 'fp16 / bf16 training with and without loss scaling', run: precision },
+};
