@@ -4,4 +4,4 @@
  *
  * Introduced in notebooks/03-gpu.
  */
-export {};
+export * from './round';
