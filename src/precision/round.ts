@@ -101,8 +101,8 @@ export function formatInfo(format: FloatFormat): FormatInfo {
 /**
  * The non-negative finite values of a format in increasing order (0, the
  * subnormals, then each binade [2^k, 2^(k+1))). With the default `perBinade`
- * (all 2^M of them) this lists every value: 127 for E4M3, 124 for E5M2, 31745
- * for fp16, 32641 for bf16. A smaller `perBinade` (a power of two ≤ 2^M) keeps every
+ * (all 2^M of them) this lists every value: 127 for E4M3, 124 for E5M2, 31744
+ * for fp16, 32640 for bf16. A smaller `perBinade` (a power of two ≤ 2^M) keeps every
  * (2^M / perBinade)-th significand, for plotting the wide formats.
  *
  * Introduced in notebooks/03-gpu.
