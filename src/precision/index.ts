@@ -5,3 +5,4 @@
  * Introduced in notebooks/03-gpu.
  */
 export * from './round';
+export * from './scaler';
