@@ -263,45 +263,55 @@ if (!IN_WEBGPU_CHILD) {
 }
 
 for (const backend of suiteBackends(['cpu', 'wasm'])) {
+  // cpu and wasm default to the JS pass; the device ops (webgpu's path) are tested on them too.
+  const impls: ('auto' | 'ops')[] = backend === 'webgpu' ? ['auto'] : ['auto', 'ops'];
   describe(`precision.roundTo on ${backend}`, function () {
     this.timeout(600_000);
     before(() => useBackend(backend));
 
-    it('is bit-exact against NumPy on the edge cases', async function () {
-      const r = need(this);
-      for (const { key, format, saturate } of CASES) {
-        const x = tf.tensor1d(EDGE_VALUES);
-        const y = roundTo(x, format, { saturate });
-        const got = (await y.data()) as Float32Array;
-        tf.dispose([x, y]);
-        assertSame(`roundTo ${key} edges on ${backend}`, EDGE_VALUES, got, readF32(r.dir, `${key}-edges`));
-      }
-    });
+    for (const impl of impls) {
+      it(`is bit-exact against NumPy on the edge cases (impl: '${impl}')`, async function () {
+        const r = need(this);
+        for (const { key, format, saturate } of CASES) {
+          const x = tf.tensor1d(EDGE_VALUES);
+          const y = roundTo(x, format, { saturate, impl });
+          const got = (await y.data()) as Float32Array;
+          tf.dispose([x, y]);
+          assertSame(`roundTo ${key} edges on ${backend}`, EDGE_VALUES, got, readF32(r.dir, `${key}-edges`));
+        }
+      });
 
-    it('is bit-exact against NumPy on a million random values, leaking nothing', async function () {
-      const r = need(this);
-      const rand = readF32(r.dir, 'random');
-      const x = tf.tensor1d(rand);
-      const start = tf.memory().numTensors;
-      for (const { key, format, saturate } of CASES) {
-        const t0 = performance.now();
-        const y = roundTo(x, format, { saturate });
-        const got = (await y.data()) as Float32Array;
-        const ms = performance.now() - t0;
+      it(`is bit-exact against NumPy on a million random values, leaking nothing (impl: '${impl}')`, async function () {
+        const r = need(this);
+        const rand = readF32(r.dir, 'random');
+        const x = tf.tensor1d(rand);
+        const start = tf.memory().numTensors;
+        for (const { key, format, saturate } of CASES) {
+          const t0 = performance.now();
+          const y = roundTo(x, format, { saturate, impl });
+          const got = (await y.data()) as Float32Array;
+          const ms = performance.now() - t0;
+          y.dispose();
+          console.log(`      ${key}: ${N_RANDOM} values in ${ms.toFixed(0)} ms (incl. read-back)`);
+          assertSame(`roundTo ${key} random on ${backend} (impl ${impl})`, rand, got, readF32(r.dir, `${key}-random`));
+        }
+        assert.equal(tf.memory().numTensors, start, 'roundTo leaked tensors');
+        x.dispose();
+      });
+    }
+
+    it('keeps the shape, and rejects a non-float32 tensor, an unknown format or impl, naming them', () => {
+      const x = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+      for (const impl of impls) {
+        const y = roundTo(x, 'bf16', { impl });
+        assert.deepEqual(y.shape, [2, 3]);
         y.dispose();
-        console.log(`      ${key}: ${N_RANDOM} values in ${ms.toFixed(0)} ms (incl. read-back)`);
-        assertSame(`roundTo ${key} random on ${backend}`, rand, got, readF32(r.dir, `${key}-random`));
       }
-      assert.equal(tf.memory().numTensors, start, 'roundTo leaked tensors');
-      x.dispose();
-    });
-
-    it('rejects a non-float32 tensor and an unknown format, naming them', () => {
       const i = tf.tensor1d([1, 2], 'int32');
       assert.throws(() => roundTo(i, 'fp16'), /roundTo: x must be float32, got int32 \[2\]; cast it first/);
-      const z = tf.zeros([1]);
-      assert.throws(() => roundTo(z, 'fp8' as FloatFormat), /roundTo: unknown format 'fp8'/);
-      tf.dispose([i, z]);
+      assert.throws(() => roundTo(x, 'fp8' as FloatFormat), /roundTo: unknown format 'fp8'/);
+      assert.throws(() => roundTo(x, 'fp16', { impl: 'gpu' as 'ops' }), /roundTo: impl must be 'auto', 'ops' or 'js', got gpu/);
+      tf.dispose([i, x]);
     });
   });
 }

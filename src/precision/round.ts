@@ -134,6 +134,16 @@ export interface RoundOptions {
    * Default false. Ignored by the other formats, which overflow to ±Inf.
    */
   saturate?: boolean;
+  /**
+   * {@link roundTo} only: how to compute. `'ops'`: the tfjs elementwise ops
+   * described at roundTo (any backend, data stays on the device); `'js'`: read the
+   * values (synchronously), round them with {@link roundArray}'s integer bit code
+   * in one JS pass and upload the result (cpu and wasm keep their data in host
+   * memory, so this is a copy, not a device round trip). Default `'auto'`: `'js'` on
+   * the cpu and wasm backends (about 20x faster there), `'ops'` elsewhere (webgpu,
+   * webgl, tensorflow). Both give the same bits.
+   */
+  impl?: 'auto' | 'ops' | 'js';
 }
 
 /** 2^k as float32 for k = −OFF … OFF−1 (0 below 2^−149, Inf from 2^128). */
@@ -143,11 +153,13 @@ const NEGPOW2 = Float32Array.from({ length: 2 * OFF }, (_, i) => 2 ** (OFF - i))
 
 /**
  * Round every element of a float32 tensor to the nearest value of `format`, ties
- * to even, and return it as float32 (exactly representable in the format). Runs
- * on the active backend as about 30 elementwise kernels, bit-exact on cpu, wasm
- * and webgpu (tested against NumPy on a million values).
+ * to even, and return it as float32 (exactly representable in the format).
+ * Bit-exact on cpu, wasm and webgpu (tested against NumPy on a million values).
+ * On cpu and wasm it runs by default as one JS pass over the values (see
+ * {@link RoundOptions.impl}); elsewhere, and with `impl: 'ops'`, as about 40
+ * elementwise tfjs kernels on the device:
  *
- * How, with no float↔int bitcast in tfjs: for a = |x| find the exponent
+ * with no float↔int bitcast in tfjs, for a = |x| find the exponent
  * e = ⌊log₂ a⌋ (an estimate from `log`, then corrected by comparing a with 2^e and
  * 2^(e+1), so an inexact `log` on a GPU does no harm), clamp it to the format's
  * smallest normal exponent e_min (which gives the subnormals), and compute
@@ -175,6 +187,10 @@ const NEGPOW2 = Float32Array.from({ length: 2 * OFF }, (_, i) => 2 ** (OFF - i))
 export function roundTo(x: tf.Tensor, format: FloatFormat, options: RoundOptions = {}): tf.Tensor {
   checkFormat(format, 'roundTo');
   if (x.dtype !== 'float32') throw new Error(`roundTo: x must be float32, got ${x.dtype} [${x.shape.join(', ')}]; cast it first`);
+  const impl = options.impl ?? 'auto';
+  if (!['auto', 'ops', 'js'].includes(impl)) throw new Error(`roundTo: impl must be 'auto', 'ops' or 'js', got ${String(impl)}`);
+  const js = impl === 'js' || (impl === 'auto' && ['cpu', 'wasm'].includes(tf.getBackend()));
+  if (js) return tf.tensor(roundArray(x.dataSync() as Float32Array, format, options), x.shape, 'float32');
   const info = formatInfo(format);
   const M = info.mantissaBits;
   const emin = info.minExponent;
@@ -208,43 +224,29 @@ export function roundTo(x: tf.Tensor, format: FloatFormat, options: RoundOptions
 
 // ---- plain JS: Float32Array in, Float32Array out; and raw bits ----
 
-const F32 = new Float32Array(1);
-const U32 = new Uint32Array(F32.buffer);
-
 /**
- * fp8 bits of one float32 value (RNE, subnormals; E5M2: overflow → 0x7C Inf,
+ * fp8 code of the float32 with bits u (RNE, subnormals; E5M2: overflow → 0x7C Inf,
  * NaN → 0x7E; E4M3: NaN / overflow → 0x7F, or 0x7E = 448 when saturating), sign in bit 7.
  */
-function fp8Bits(v: number, format: 'e4m3' | 'e5m2', saturate: boolean): number {
-  const { e: E, m: M } = SPEC[format];
-  const bias = 2 ** (E - 1) - 1;
-  F32[0] = v;
-  const u = U32[0]!;
+function fp8Bits(u: number, M: number, bias: number, e4m3: boolean, saturate: boolean): number {
   const sign = (u >>> 24) & 0x80;
   const ex = (u >>> 23) & 0xff;
   const man = u & 0x7fffff;
-  const e4m3 = format === 'e4m3';
-  const nan = e4m3 ? 0x7f : 0x7e;
   const overflow = e4m3 ? (saturate ? 0x7e : 0x7f) : 0x7c;
-  if (ex === 0xff) return sign | (man ? nan : overflow);
+  if (ex === 0xff) return sign | (man ? (e4m3 ? 0x7f : 0x7e) : overflow);
   // Value = sig · 2^(exp − 23) with a 24-bit significand (float32 subnormals: exp = −126, no hidden bit).
   const sig = ex === 0 ? man : man | 0x800000;
   const exp = ex === 0 ? -126 : ex - 127;
   const emin = 1 - bias;
-  const shift = 23 - M + Math.max(0, emin - exp); // bits dropped
-  let code: number;
-  if (shift > 25) code = 0;
-  else {
-    const kept = Math.floor(sig / 2 ** shift);
-    const rem = sig - kept * 2 ** shift;
-    const half = 2 ** (shift - 1);
-    const r = kept + (rem > half || (rem === half && kept & 1) ? 1 : 0);
-    // Normal: biased exponent above the M stored bits; a carry out of the mantissa bumps it. Subnormal: r itself.
-    code = exp >= emin ? (exp - emin) * 2 ** M + r : r;
-  }
-  const maxCode = e4m3 ? 0x7e : 0x7b;
-  if (code > maxCode) return sign | overflow;
-  return sign | code;
+  const shift = exp >= emin ? 23 - M : 23 - M + emin - exp; // bits dropped
+  if (shift > 24) return sign; // below half the smallest subnormal: ±0
+  const kept = sig >>> shift;
+  const rem = sig & ((1 << shift) - 1);
+  const half = 1 << (shift - 1);
+  const r = kept + (rem > half || (rem === half && kept & 1) ? 1 : 0);
+  // Normal: biased exponent above the M stored bits; a carry out of the mantissa bumps it. Subnormal: r itself.
+  const code = exp >= emin ? ((exp - emin) << M) + r : r;
+  return sign | (code > (e4m3 ? 0x7e : 0x7b) ? overflow : code);
 }
 
 /** Float32 values of fp8 codes 0..255, per format. */
@@ -282,8 +284,13 @@ export function toBits(values: Float32Array, format: FloatFormat, options: Round
   checkFormat(format, 'toBits');
   if (format === 'fp16') return float32ToF16(values);
   if (format === 'bf16') return float32ToBf16(values);
+  const u = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const { e: E, m: M } = SPEC[format];
+  const bias = 2 ** (E - 1) - 1;
+  const e4m3 = format === 'e4m3';
+  const saturate = options.saturate === true;
   const out = new Uint8Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = fp8Bits(values[i]!, format, options.saturate === true);
+  for (let i = 0; i < u.length; i++) out[i] = fp8Bits(u[i]!, M, bias, e4m3, saturate);
   return out;
 }
 
