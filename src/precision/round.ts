@@ -19,13 +19,13 @@
 import { tf } from '../backend/tf';
 import { bf16ToFloat32, f16ToFloat32, float32ToBf16, float32ToF16 } from '../io/safetensors';
 
-/** The narrow formats: IEEE binary16, bfloat16, OCP FP8 E4M3 and E5M2. */
+/** The narrow formats: IEEE binary16, bfloat16, OCP FP8 E4M3 and E5M2 (`torch.float16`, `torch.bfloat16`, `torch.float8_e4m3fn`, `torch.float8_e5m2`). Introduced in notebooks/03-gpu. */
 export type FloatFormat = 'fp16' | 'bf16' | 'e4m3' | 'e5m2';
 
-/** Every {@link FloatFormat}, in order of decreasing width. */
+/** Every {@link FloatFormat}, in order of decreasing width. Introduced in notebooks/03-gpu. */
 export const FORMATS: readonly FloatFormat[] = ['fp16', 'bf16', 'e4m3', 'e5m2'];
 
-/** Facts about a format, for tables and the chapter's number-line plots. All values are exact. */
+/** Facts about a format, for tables and the chapter's number-line plots (see {@link formatInfo}). All values are exact. Introduced in notebooks/03-gpu. */
 export interface FormatInfo {
   format: FloatFormat;
   /** Total bits (16 or 8). */
@@ -126,7 +126,7 @@ export function representableValues(format: FloatFormat, { perBinade }: { perBin
   return Float64Array.from(out);
 }
 
-/** Options of {@link roundTo} and {@link roundArray}. */
+/** Options of {@link roundTo}, {@link roundArray} and {@link toBits}. Introduced in notebooks/03-gpu. */
 export interface RoundOptions {
   /**
    * E4M3 only: clamp out-of-range values and ±Inf to ±448 (the OCP spec's
@@ -139,9 +139,10 @@ export interface RoundOptions {
    * described at roundTo (any backend, data stays on the device); `'js'`: read the
    * values (synchronously), round them with {@link roundArray}'s integer bit code
    * in one JS pass and upload the result (cpu and wasm keep their data in host
-   * memory, so this is a copy, not a device round trip). Default `'auto'`: `'js'` on
-   * the cpu and wasm backends (about 20x faster there), `'ops'` elsewhere (webgpu,
-   * webgl, tensorflow). Both give the same bits.
+   * memory, so this is a copy, not a device round trip; it needs a backend that
+   * reads synchronously). Default `'auto'`: `'js'` on the cpu and wasm backends
+   * (several times faster there than ~40 kernels), `'ops'` elsewhere (webgpu, webgl,
+   * tensorflow). Both give the same bits.
    */
   impl?: 'auto' | 'ops' | 'js';
 }
@@ -170,9 +171,10 @@ const NEGPOW2 = Float32Array.from({ length: 2 * OFF }, (_, i) => 2 ** (OFF - i))
  * product is exact in float32, bf16's 2^133 included. Then |y| > max → ±Inf
  * (fp16, bf16, E5M2) or NaN / ±448 (E4M3), and a zero result takes the sign of x.
  *
- * Inputs that are float32 subnormals (|x| < 2^−126) are exact on cpu and wasm;
- * a GPU that flushes subnormals to zero gives ±0 for them (and for bf16's own
- * subnormals) — WGSL allows that.
+ * Inputs that are float32 subnormals (|x| < 2^−126) are exact on cpu, wasm and
+ * the webgpu tested here (Mesa's software renderer); a GPU that flushes float32
+ * subnormals to zero (WGSL allows it) gives ±0 for them, and so for bf16's own
+ * subnormals.
  *
  * The result is a new tensor (the input is not disposed); nothing else is left behind.
  *

@@ -11,13 +11,13 @@
 import { tf } from '../backend/tf';
 import * as ag from '../autograd';
 
-/** What the scaler needs of an optimiser: its groups of parameters (with `.grad`) and `step()`. Every `optim` optimiser fits. */
+/** What the scaler needs of an optimiser: its groups of parameters (with `.grad`) and `step()`. Every `optim` optimiser fits. Introduced in notebooks/03-gpu. */
 export interface ScalableOptimizer {
   readonly paramGroups: readonly { readonly params: readonly ag.Tensor[] }[];
   step(): void;
 }
 
-/** Options of {@link LossScaler}; the defaults are GradScaler's. */
+/** Options of {@link LossScaler}; the defaults are `torch.cuda.amp.GradScaler`'s. Introduced in notebooks/03-gpu. */
 export interface LossScalerOptions {
   /** Initial scale S₀. Default 2^16 = 65536. */
   initScale?: number;
@@ -31,7 +31,7 @@ export interface LossScalerOptions {
   enabled?: boolean;
 }
 
-/** A {@link LossScaler}'s state as plain numbers (`GradScaler.state_dict()`; `{}` when disabled). */
+/** A {@link LossScaler}'s state as plain numbers (`GradScaler.state_dict()`, keys in camelCase; `{}` when disabled). Introduced in notebooks/03-gpu. */
 export interface LossScalerState {
   scale: number;
   growthFactor: number;
