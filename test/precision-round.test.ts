@@ -263,8 +263,8 @@ if (!IN_WEBGPU_CHILD) {
 }
 
 for (const backend of suiteBackends(['cpu', 'wasm'])) {
-  // cpu and wasm default to the JS pass; the device ops (webgpu's path) are tested on them too.
-  const impls: ('auto' | 'ops')[] = backend === 'webgpu' ? ['auto'] : ['auto', 'ops'];
+  // 'auto' is the JS pass on cpu / wasm and the WGSL kernel on webgpu; the portable device ops are tested everywhere.
+  const impls: ('auto' | 'ops')[] = ['auto', 'ops'];
   describe(`precision.roundTo on ${backend}`, function () {
     this.timeout(600_000);
     before(() => useBackend(backend));
@@ -310,7 +310,8 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       const i = tf.tensor1d([1, 2], 'int32');
       assert.throws(() => roundTo(i, 'fp16'), /roundTo: x must be float32, got int32 \[2\]; cast it first/);
       assert.throws(() => roundTo(x, 'fp8' as FloatFormat), /roundTo: unknown format 'fp8'/);
-      assert.throws(() => roundTo(x, 'fp16', { impl: 'gpu' as 'ops' }), /roundTo: impl must be 'auto', 'ops' or 'js', got gpu/);
+      assert.throws(() => roundTo(x, 'fp16', { impl: 'gpu' as 'ops' }), /roundTo: impl must be 'auto', 'ops', 'js' or 'wgsl', got gpu/);
+      if (backend !== 'webgpu') assert.throws(() => roundTo(x, 'fp16', { impl: 'wgsl' }), new RegExp(`impl 'wgsl' needs the webgpu backend, the active one is '${backend}'`));
       tf.dispose([i, x]);
     });
   });

@@ -141,10 +141,93 @@ export interface RoundOptions {
    * in one JS pass and upload the result (cpu and wasm keep their data in host
    * memory, so this is a copy, not a device round trip; it needs a backend that
    * reads synchronously). Default `'auto'`: `'js'` on the cpu and wasm backends
-   * (several times faster there than ~40 kernels), `'ops'` elsewhere (webgpu, webgl,
-   * tensorflow). Both give the same bits.
+   * (several times faster there than ~40 kernels); `'wgsl'` on webgpu: one WGSL
+   * kernel doing the same integer steps on `bitcast<u32>` of each value (webgpu
+   * only); `'ops'` elsewhere (webgl, tensorflow). All give the same bits.
    */
-  impl?: 'auto' | 'ops' | 'js';
+  impl?: 'auto' | 'ops' | 'js' | 'wgsl';
+}
+
+/** The float32 bits of a number (for exact WGSL constants). */
+function f32Bits(v: number): number {
+  return new Uint32Array(Float32Array.of(v).buffer)[0]!;
+}
+
+/**
+ * WGSL of one kernel that rounds float32 to `format` with integer operations on
+ * `bitcast<u32>` (the same steps as {@link toBits} for fp8), so no float rounding
+ * of the GPU is trusted. r·2^q (r the rounded significand, q the quantum's
+ * exponent) is rebuilt as float32 bits from r's leading one.
+ */
+function wgslRound(format: FloatFormat, saturate: boolean): string {
+  const info = formatInfo(format);
+  const M = info.mantissaBits;
+  const inf = 0x7f800000;
+  const nan = 0x7fc00000;
+  const e4m3 = format === 'e4m3';
+  // Special values are built from the runtime sign: WGSL rejects a constant expression that is NaN or Inf.
+  const over = (sign: string) => `bitcast<f32>(${sign} | ${e4m3 ? (saturate ? f32Bits(448) : nan) : inf}u)`;
+  return `
+      fn roundTo(a : f32) -> f32 {
+        let u = bitcast<u32>(a);
+        let sign = u & 0x80000000u;
+        let ex = (u >> 23u) & 0xffu;
+        let man = u & 0x7fffffu;
+        if (ex == 0xffu) {
+          if (man != 0u) { return a; }
+          return ${over('sign')};
+        }
+        var sig = man;
+        var e = -126;
+        if (ex != 0u) { sig = man | 0x800000u; e = i32(ex) - 127; }
+        var shift = ${23 - M};
+        if (e < ${info.minExponent}) { shift = shift + (${info.minExponent} - e); }
+        if (shift > 24) { return bitcast<f32>(sign); }
+        let s = u32(shift);
+        let kept = sig >> s;
+        let rem = sig & ((1u << s) - 1u);
+        let half = 1u << (s - 1u);
+        var r = kept;
+        if (rem > half || (rem == half && (kept & 1u) == 1u)) { r = kept + 1u; }
+        if (r == 0u) { return bitcast<f32>(sign); }
+        let q = max(e, ${info.minExponent}) - ${M};
+        let msb = 31 - i32(countLeadingZeros(r));
+        let be = q + msb + 127;
+        var bits : u32;
+        if (be >= 255) { bits = ${inf}u; }
+        else if (be >= 1) { bits = (u32(be) << 23u) | ((r << u32(23 - msb)) & 0x7fffffu); }
+        else { bits = r << u32(q + 149); }
+        let y = bitcast<f32>(bits);
+        if (y > bitcast<f32>(${f32Bits(info.maxFinite)}u)) { return ${over('sign')}; }
+        return bitcast<f32>(sign | bits);
+      }
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          setOutputAtIndex(index, roundTo(getXByOutputIndex(index)));
+        }
+      }
+  `;
+}
+
+/** {@link roundTo} as one WGSL kernel on the webgpu backend. */
+function roundWebgpu(x: tf.Tensor, format: FloatFormat, saturate: boolean): tf.Tensor {
+  const backend = tf.backend() as unknown as { runWebGPUProgram(p: unknown, inputs: tf.TensorInfo[], dtype: 'float32'): tf.TensorInfo };
+  const n = x.size;
+  const program = {
+    variableNames: ['x'],
+    outputShape: [n],
+    shaderKey: `gradlab_roundTo_${format}_${saturate}`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(n / 64), 1, 1],
+    workgroupSize: [64, 1, 1],
+    size: true,
+    getUserCode: () => wgslRound(format, saturate),
+  };
+  return tf.tidy(() => {
+    const flat = tf.reshape(x, [n]);
+    const out = tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(program, [flat], 'float32'));
+    return tf.reshape(out, x.shape);
+  });
 }
 
 /** 2^k as float32 for k = −OFF … OFF−1 (0 below 2^−149, Inf from 2^128). */
@@ -156,9 +239,10 @@ const NEGPOW2 = Float32Array.from({ length: 2 * OFF }, (_, i) => 2 ** (OFF - i))
  * Round every element of a float32 tensor to the nearest value of `format`, ties
  * to even, and return it as float32 (exactly representable in the format).
  * Bit-exact on cpu, wasm and webgpu (tested against NumPy on a million values).
- * On cpu and wasm it runs by default as one JS pass over the values (see
- * {@link RoundOptions.impl}); elsewhere, and with `impl: 'ops'`, as about 40
- * elementwise tfjs kernels on the device:
+ * By default it runs as one JS pass over the values on cpu and wasm, and as one
+ * WGSL kernel on webgpu (integer steps on the bits; see {@link RoundOptions.impl}).
+ * Elsewhere, and with `impl: 'ops'`, it is about 40 elementwise tfjs kernels,
+ * exact on any device:
  *
  * with no float↔int bitcast in tfjs, for a = |x| find the exponent
  * e = ⌊log₂ a⌋ (an estimate from `log`, then corrected by comparing a with 2^e and
@@ -190,8 +274,11 @@ export function roundTo(x: tf.Tensor, format: FloatFormat, options: RoundOptions
   checkFormat(format, 'roundTo');
   if (x.dtype !== 'float32') throw new Error(`roundTo: x must be float32, got ${x.dtype} [${x.shape.join(', ')}]; cast it first`);
   const impl = options.impl ?? 'auto';
-  if (!['auto', 'ops', 'js'].includes(impl)) throw new Error(`roundTo: impl must be 'auto', 'ops' or 'js', got ${String(impl)}`);
-  const js = impl === 'js' || (impl === 'auto' && ['cpu', 'wasm'].includes(tf.getBackend()));
+  if (!['auto', 'ops', 'js', 'wgsl'].includes(impl)) throw new Error(`roundTo: impl must be 'auto', 'ops', 'js' or 'wgsl', got ${String(impl)}`);
+  const backend = tf.getBackend();
+  if (impl === 'wgsl' && backend !== 'webgpu') throw new Error(`roundTo: impl 'wgsl' needs the webgpu backend, the active one is '${backend}'; use 'auto'`);
+  if (impl === 'wgsl' || (impl === 'auto' && backend === 'webgpu')) return roundWebgpu(x, format, options.saturate === true);
+  const js = impl === 'js' || (impl === 'auto' && ['cpu', 'wasm'].includes(backend));
   if (js) return tf.tensor(roundArray(x.dataSync() as Float32Array, format, options), x.shape, 'float32');
   const info = formatInfo(format);
   const M = info.mantissaBits;
