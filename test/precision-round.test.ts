@@ -300,13 +300,20 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       });
     }
 
-    it('keeps the shape, and rejects a non-float32 tensor, an unknown format or impl, naming them', () => {
+    it('keeps the shape (empty and rank-0 too), and rejects a non-float32 tensor, an unknown format or impl, naming them', async () => {
       const x = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+      const empty = tf.zeros([0, 3]);
+      const scalar = tf.scalar(65520);
       for (const impl of impls) {
         const y = roundTo(x, 'bf16', { impl });
         assert.deepEqual(y.shape, [2, 3]);
-        y.dispose();
+        const e = roundTo(empty, 'fp16', { impl });
+        assert.deepEqual(e.shape, [0, 3]);
+        const sc = roundTo(scalar, 'fp16', { impl });
+        assert.deepEqual([sc.shape, Array.from(await sc.data())], [[], [Infinity]]);
+        tf.dispose([y, e, sc]);
       }
+      tf.dispose([empty, scalar]);
       const i = tf.tensor1d([1, 2], 'int32');
       assert.throws(() => roundTo(i, 'fp16'), /roundTo: x must be float32, got int32 \[2\]; cast it first/);
       assert.throws(() => roundTo(x, 'fp8' as FloatFormat), /roundTo: unknown format 'fp8'/);
