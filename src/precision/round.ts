@@ -393,7 +393,9 @@ export function fromBits(bits: Uint16Array | Uint8Array, format: FloatFormat): F
   if (format === 'fp16') return f16ToFloat32(bits as Uint16Array);
   if (format === 'bf16') return bf16ToFloat32(bits as Uint16Array);
   const table = fp8Table(format);
-  return Float32Array.from(bits, (c) => table[c]!);
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
+  return out;
 }
 
 /**
