@@ -317,6 +317,25 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       p.dispose();
     });
 
+    it('scale(loss).backward() gives S·∂loss/∂θ, and step applies the true gradient', async () => {
+      // loss = Σ c·w, so ∂loss/∂w = c; with S = 1024 the grad is 1024·c, unscaled back to c; w ← w − 0.5·c.
+      const w = ag.param(tf.tensor1d([1, 1, 1]));
+      const c = tf.tensor1d([0.5, -0.25, 2e-6]);
+      const opt = new optim.SGD([w], { lr: 0.5 });
+      const s = new LossScaler({ initScale: 1024 });
+      const loss = ag.sum(ag.mul(w, c));
+      const scaled = s.scale(loss);
+      scaled.backward();
+      assert.deepEqual(Array.from(await w.grad!.data()), [512, -256, Math.fround(Math.fround(2e-6) * 1024)]);
+      assert.equal(await s.step(opt), true);
+      s.update();
+      assert.deepEqual(Array.from(await w.data.data()), Array.from(Float32Array.of(1 - 0.25, 1 + 0.125, 1 - Math.fround(0.5 * Math.fround(2e-6)))));
+      tf.dispose([c]);
+      loss.dispose();
+      scaled.dispose();
+      w.dispose();
+    });
+
     it('stateDict / loadStateDict round-trip the scale and the tracker', async () => {
       const a = new LossScaler({ initScale: 256, growthInterval: 5 });
       const p = ag.param(tf.zeros([1]));

@@ -242,9 +242,8 @@ const NEGPOW2 = Float32Array.from({ length: 2 * OFF }, (_, i) => 2 ** (OFF - i))
  * By default it runs as one JS pass over the values on cpu and wasm, and as one
  * WGSL kernel on webgpu (integer steps on the bits; see {@link RoundOptions.impl}).
  * Elsewhere, and with `impl: 'ops'`, it is about 40 elementwise tfjs kernels,
- * exact on any device:
- *
- * with no float↔int bitcast in tfjs, for a = |x| find the exponent
+ * exact on any device. As tfjs has no float↔int bitcast, that path finds, for
+ * a = |x|, the exponent
  * e = ⌊log₂ a⌋ (an estimate from `log`, then corrected by comparing a with 2^e and
  * 2^(e+1), so an inexact `log` on a GPU does no harm), clamp it to the format's
  * smallest normal exponent e_min (which gives the subnormals), and compute
