@@ -152,6 +152,35 @@ describe('gpu-kit: a self-contained WebGPU kit for a GPU machine', function () {
     assert.deepEqual(r.checks, { onWebgpu: true, matchesCpu: true, lossFalls: true, finite: true });
   });
 
+  it('probes: the raw WGSL copy, STREAM, matmul, roofline, launch and fusion probes run from the bundle', function () {
+    this.timeout(300_000);
+    const { lines, stderr, status } = runKit(kit, ['probes', '--max-mib=1', '--max-n=128', '--repeats=2'], { GRADLAB_KIT_ALLOW_SOFTWARE: '1' });
+    assert.equal(status, 0, stderr);
+    const [line] = lines as [Line];
+    assert.ok(line.ok, line.error);
+    const r = line.result as {
+      backend: string;
+      rawCopy: { bestGBs: number; fractionOfDatasheet: Record<string, number>; rows: { bytes: number; verified: boolean | null }[] };
+      stream: { kernel: string; bytes: number; gbps: number }[];
+      matmul: { maxGflops: number; rows: unknown[] };
+      ceilings: { ridge: number };
+      roofline: { bound: string }[];
+      launch: { t0Us: number };
+      fusion: { n: number; speedup: number; maxAbsDiff: number | null }[];
+    };
+    assert.equal(r.backend, 'webgpu');
+    assert.ok(r.rawCopy.bestGBs > 0 && r.rawCopy.rows.length > 0);
+    assert.ok(r.rawCopy.rows.every((row) => row.verified !== false && row.bytes <= 2 ** 20), JSON.stringify(r.rawCopy.rows));
+    // The fraction is the best GB/s over the datasheet figure (H200: 4800 GB/s).
+    assert.ok(Math.abs(r.rawCopy.fractionOfDatasheet['H200 SXM']! - Math.round((r.rawCopy.bestGBs / 4800) * 1000) / 1000) <= 0.001, JSON.stringify(r.rawCopy.fractionOfDatasheet));
+    assert.deepEqual([...new Set(r.stream.map((s) => s.kernel))].sort(), ['copy', 'triad']);
+    assert.ok(r.stream.every((s) => s.gbps > 0 && s.bytes <= 2 ** 20));
+    assert.ok(r.matmul.maxGflops > 0 && r.matmul.rows.length > 0 && r.ceilings.ridge > 0);
+    assert.ok(r.roofline.length > 0 && r.roofline.every((p) => p.bound === 'memory' || p.bound === 'compute'));
+    assert.ok(r.launch.t0Us > 0);
+    assert.ok(r.fusion.length > 0 && r.fusion.some((f) => f.maxAbsDiff !== null));
+  });
+
   it('refuses to time a software adapter unless allowed, and rejects unknown tasks', function () {
     this.timeout(120_000);
     if (softwareHere) {
