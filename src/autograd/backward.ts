@@ -55,16 +55,21 @@ function roundGrad(node: Tensor, g: tf.Tensor): tf.Tensor {
   return r;
 }
 
-/** `g` added into `map` at `node` (`+=` on fan-out, in the node's emulated dtype), freeing the summands. */
+/**
+ * `g` added into `map` at `node` (`+=` on fan-out), freeing the summands. For a node
+ * tagged fp16 / bf16, each contribution is rounded to its format (a rule's output has
+ * its input's dtype) and so is each sum (the `+=` runs in that format), as PyTorch does.
+ */
 function accumulate(map: Map<Tensor, tf.Tensor>, node: Tensor, g: tf.Tensor): void {
   const old = map.get(node);
+  const r = roundGrad(node, g);
   if (!old) {
-    map.set(node, roundGrad(node, g));
+    map.set(node, r);
     return;
   }
-  map.set(node, roundGrad(node, tf.add(old, g)));
+  map.set(node, roundGrad(node, tf.add(old, r)));
   old.dispose();
-  g.dispose();
+  r.dispose();
 }
 
 /** Free a computed node: its data (if owned), its saved tensors, its links to parents. */
