@@ -4,4 +4,5 @@
  *
  * Introduced in notebooks/03-gpu.
  */
-export {};
+export * from './round';
+export * from './scaler';
