@@ -31,7 +31,7 @@ import * as nn from '../src/nn';
 import { Rng } from '../src/data/rng';
 import { autocast, autocastDtype, emulatedDtype, isAutocastEnabled } from '../src/precision/autocast';
 import { roundTo } from '../src/precision/round';
-import { suiteBackends, useBackend } from './helpers/backend';
+import { suiteBackends, useBackend, webgpuSuite } from './helpers/backend';
 import { needTorch, runTorch, type TorchRun } from './helpers/torch';
 
 const U = 2 ** -8; // bf16 unit roundoff (7 stored mantissa bits)
@@ -54,7 +54,7 @@ function makeNet(seed: number) {
   return { l1, l2, x, y, params, forward, dispose };
 }
 
-const spec = (t: tf.Tensor) => ({ values: Array.from(t.dataSync()), shape: t.shape, dtype: t.dtype });
+const spec = async (t: tf.Tensor) => ({ values: Array.from(await t.data()), shape: t.shape, dtype: t.dtype });
 
 const TORCH = `
 bf = torch.bfloat16
@@ -122,10 +122,10 @@ function differing(a: ArrayLike<number>, b: readonly number[]): number {
 }
 
 /** True when every value is exactly representable in the format (rounding changes nothing). */
-function representable(t: tf.Tensor, format: 'fp16' | 'bf16'): boolean {
+async function representable(t: tf.Tensor, format: 'fp16' | 'bf16'): Promise<boolean> {
   const r = roundTo(t, format);
-  const a = t.dataSync();
-  const b = r.dataSync();
+  const a = await t.data();
+  const b = await r.data();
   r.dispose();
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
   return true;
@@ -135,31 +135,24 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
   describe(`precision.autocast on ${backend}`, function () {
     this.timeout(300_000);
     let torch: TorchRun<{ unfused: TorchSide; autocast: TorchSide; gemmF32Acc: boolean; twice: number[] }> | undefined;
-    const r = new Rng(99);
-    const xt = r.normalTensor([64, 64]);
-    const wt = r.normalTensor([64, 64]);
-    const c1 = r.normalTensor([64, 64]);
-    const c2 = r.normalTensor([64, 64]);
-    after(() => tf.dispose([xt, wt, c1, c2]));
+    let [xt, wt, c1, c2] = [] as tf.Tensor[];
+    after(() => tf.dispose([xt, wt, c1, c2] as tf.Tensor[]));
     before(async () => {
       await useBackend(backend);
+      const r = new Rng(99);
+      [xt, wt, c1, c2] = [0, 1, 2, 3].map(() => r.normalTensor([64, 64]));
       const net = makeNet(7);
-      torch = runTorch(TORCH, {
-        x: spec(net.x.data),
-        y: spec(net.y.data),
-        W1: spec(net.l1.weight.data),
-        b1: spec((net.l1.bias as ag.Tensor).data),
-        W2: spec(net.l2.weight.data),
-        b2: spec((net.l2.bias as ag.Tensor).data),
-        xt: spec(xt),
-        wt: spec(wt),
-        c1: spec(c1),
-        c2: spec(c2),
-      });
+      const input: Record<string, unknown> = {};
+      const named: [string, tf.Tensor][] = [
+        ['x', net.x.data], ['y', net.y.data], ['W1', net.l1.weight.data], ['b1', (net.l1.bias as ag.Tensor).data],
+        ['W2', net.l2.weight.data], ['b2', (net.l2.bias as ag.Tensor).data], ['xt', xt], ['wt', wt], ['c1', c1], ['c2', c2],
+      ] as [string, tf.Tensor][];
+      for (const [k, t] of named) input[k] = await spec(t);
+      torch = runTorch(TORCH, input);
       net.dispose();
     });
 
-    it('bf16 MLP: loss and every gradient match PyTorch bfloat16 within bf16 rounding', function () {
+    it('bf16 MLP: loss and every gradient match PyTorch bfloat16 within bf16 rounding', async function () {
       const ref = needTorch(this, torch);
       // PyTorch's side: bf16 GEMMs accumulate in float32 in this build (else the bound below would not hold)
       assert.ok(ref.gemmF32Acc, 'torch bf16 matmul is not the float32 product rounded once on this build');
@@ -169,15 +162,16 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       assert.equal(emulatedDtype(h), 'bfloat16');
       assert.equal(emulatedDtype(z), 'bfloat16');
       assert.equal(emulatedDtype(loss), 'float32'); // cross-entropy is on the float32 list
-      assert.ok(representable(h.data, 'bf16') && representable(z.data, 'bf16'), 'bf16-tagged values must be exactly bf16');
-      const hv = Array.from(h.data.dataSync());
-      const zv = Array.from(z.data.dataSync());
-      const lv = loss.data.dataSync()[0] as number;
+      assert.ok((await representable(h.data, 'bf16')) && (await representable(z.data, 'bf16')), 'bf16-tagged values must be exactly bf16');
+      const hv = Array.from(await h.data.data());
+      const zv = Array.from(await z.data.data());
+      const lv = await loss.item();
       loss.backward();
-      const grads = net.params.map((p) => Array.from((p.grad as tf.Tensor).dataSync()));
+      const grads: number[][] = [];
+      for (const p of net.params) grads.push(Array.from(await (p.grad as tf.Tensor).data()));
       // master weights stay float32, their gradients are bf16 values (ToCopyBackward)
       net.params.forEach((p) => assert.equal(emulatedDtype(p), 'float32'));
-      net.params.forEach((p, i) => assert.ok(representable(p.grad as tf.Tensor, 'bf16'), `grad ${i} is not bf16-representable`));
+      for (const p of net.params) assert.ok(await representable(p.grad as tf.Tensor, 'bf16'), `grad of ${p.label} is not bf16-representable`);
 
       const report: string[] = [];
       const fails: string[] = [];
@@ -211,23 +205,23 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       net.dispose();
     });
 
-    it('fp16 MLP: values are fp16, overflow gives Inf, small gradients flush to 0', () => {
+    it('fp16 MLP: values are fp16, overflow gives Inf, small gradients flush to 0', async () => {
       const net = makeNet(3);
       const { h, a, z, loss } = autocast({ dtype: 'fp16' }, () => net.forward());
       for (const t of [h, a, z]) {
         assert.equal(emulatedDtype(t), 'float16');
-        assert.ok(representable(t.data, 'fp16'), `${t.describe()} is not fp16-representable`);
+        assert.ok(await representable(t.data, 'fp16'), `${t.describe()} is not fp16-representable`);
       }
       // tiny loss: (loss · 2^-40) has gradients far below fp16's smallest subnormal 2^-24
       const tiny = autocast({ dtype: 'fp16' }, () => ag.mul(loss, 2 ** -40));
       tiny.backward();
-      for (const p of net.params) assert.ok((p.grad as tf.Tensor).dataSync().every((v) => v === 0), 'fp16 gradients should underflow to 0');
+      for (const p of net.params) assert.ok((await (p.grad as tf.Tensor).data()).every((v) => v === 0), 'fp16 gradients should underflow to 0');
       tiny.dispose();
       ag.zeroGrad(net.params);
       // the same in float32: nonzero (what loss scaling recovers)
       const tiny32 = ag.mul(net.forward().loss, 2 ** -40);
       tiny32.backward();
-      assert.ok((net.params[0]?.grad as tf.Tensor).dataSync().some((v) => v !== 0));
+      assert.ok((await (net.params[0]?.grad as tf.Tensor).data()).some((v) => v !== 0));
       tiny32.dispose();
       ag.zeroGrad(net.params);
       // overflow: 32 products 6e4 · 1 sum to 1.92e6 > 65504: ±Inf in fp16 (6e4 = 1875·32 itself is exact there), finite in bf16
@@ -235,9 +229,9 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       const ones = ag.param(tf.ones([32, 2]));
       const o16 = autocast({ dtype: 'fp16' }, () => nn.linear(big, ones));
       const ob = autocast({ dtype: 'bf16' }, () => nn.linear(big, ones));
-      assert.deepEqual(Array.from(o16.data.dataSync()), [Infinity, Infinity, -Infinity, -Infinity, 32, 32]);
+      assert.deepEqual(Array.from(await o16.data.data()), [Infinity, Infinity, -Infinity, -Infinity, 32, 32]);
       // bf16: 6e4 rounds to 59904 = 234·2⁸, and 32·59904 = 234·2¹³ is exact
-      assert.deepEqual(Array.from(ob.data.dataSync()), [1916928, 1916928, -1916928, -1916928, 32, 32]);
+      assert.deepEqual(Array.from(await ob.data.data()), [1916928, 1916928, -1916928, -1916928, 32, 32]);
       [o16, ob, big, ones, loss].forEach((t) => t.dispose());
       net.dispose();
     });
@@ -271,19 +265,19 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       net.dispose();
     });
 
-    it('the two gradient contributions of a bf16 tensor used twice are summed in bf16, as PyTorch', function () {
+    it('the two gradient contributions of a bf16 tensor used twice are summed in bf16, as PyTorch', async function () {
       const ref = needTorch(this, torch);
       assert.ok(ref.gemmF32Acc, 'torch bf16 matmul is not the float32 product rounded once on this build');
-      const w = ag.param(wt.clone());
-      const x = ag.tensor(xt.clone());
+      const w = ag.param((wt as tf.Tensor).clone());
+      const x = ag.tensor((xt as tf.Tensor).clone());
       const y = autocast({ dtype: 'bf16' }, () => {
         const m = ag.matmul(x, w); // bf16
         // m is used twice: ∂y/∂m = round(round(c1) + round(c2)), not round(c1 + c2) nor round(c1) + round(c2)
-        return ag.sum(ag.add(ag.mul(m, c1), ag.mul(m, c2))); // bf16 · float32 tensor -> float32
+        return ag.sum(ag.add(ag.mul(m, c1 as tf.Tensor), ag.mul(m, c2 as tf.Tensor))); // bf16 · float32 tensor -> float32
       });
       y.backward();
-      const g = (w.grad as tf.Tensor).dataSync();
-      assert.ok(representable(w.grad as tf.Tensor, 'bf16'));
+      const g = await (w.grad as tf.Tensor).data();
+      assert.ok(await representable(w.grad as tf.Tensor, 'bf16'));
       const e = errInU(g, ref.twice);
       // two summands: round(a + b) does not depend on the order, so only float32 summation order in xᵀ·dm can differ
       assert.ok(e <= 1, `grad of w: ${e} u·max|ref|`);
@@ -308,3 +302,5 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
     });
   });
 }
+
+webgpuSuite(__filename, 'precision.autocast');
