@@ -83,7 +83,7 @@ export function record(op: string, inputs: (Operand | null)[], forward: Forward,
   const policy = castPolicy();
   let plan: CastPlan | null = null;
   let round: RoundFn | null = null;
-  if (!casting && (policy !== null || lifted.some((p) => p !== null && p._cast !== null))) {
+  if (!casting && (policy !== null || anyTagged(lifted))) {
     // Mixed precision (cast.ts): the policy's plan, or type promotion among tagged inputs.
     const dtypes = lifted.map(dtypeOf);
     plan = policy?.plan(op, currentRegion(), dtypes) ?? { inputs: dtypes.map(() => null), output: promote(dtypes) };
@@ -155,6 +155,12 @@ export function record(op: string, inputs: (Operand | null)[], forward: Forward,
   });
   if (plan !== null && round !== null && plan.output !== 'float32' && node.data.dtype === 'float32') node._cast = { dtype: plan.output, round };
   return node;
+}
+
+/** Whether an input carries a lower-precision tag (a plain loop: this runs for every op). */
+function anyTagged(lifted: readonly (Tensor | null)[]): boolean {
+  for (let i = 0; i < lifted.length; i++) if (lifted[i]?._cast) return true;
+  return false;
 }
 
 /** True while castInputs records a cast node (which the plan must not touch). */
