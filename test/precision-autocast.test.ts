@@ -285,6 +285,30 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       [y, w, x].forEach((t) => t.dispose());
     });
 
+    it('checkpoint recomputes in the precision of its forward (backward after the block): the same gradients', async () => {
+      const net = makeNet(13);
+      const grads = async (ck: boolean) => {
+        let tag = '';
+        const loss = autocast({ dtype: 'bf16' }, () => {
+          const block = (x: ag.Tensor) => ag.gelu(net.l1.forward(x));
+          const a = ck ? ag.checkpoint(block, net.x) : block(net.x);
+          tag = String(emulatedDtype(a));
+          return nn.crossEntropy(net.l2.forward(a), net.y);
+        });
+        loss.backward();
+        const out: number[][] = [];
+        for (const p of net.params) out.push(Array.from(await (p.grad as tf.Tensor).data()));
+        loss.dispose();
+        ag.zeroGrad(net.params);
+        return { tag, out };
+      };
+      const plain = await grads(false);
+      const ck = await grads(true);
+      assert.equal(ck.tag, 'bfloat16');
+      assert.deepEqual(ck.out, plain.out);
+      net.dispose();
+    });
+
     it('training steps under autocast keep tf.memory().numTensors constant', () => {
       const net = makeNet(11);
       const step = () => {
