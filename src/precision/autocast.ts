@@ -103,8 +103,10 @@ const POLICIES: Record<AutocastDtype, AutocastPolicy> = { fp16: new AutocastPoli
  * contributions, whether backward runs inside the block or after it (as it should:
  * `loss.backward()` after the block, as PyTorch recommends).
  *
- * fp16 keeps 10 mantissa bits (unit roundoff 2⁻¹¹) and overflows above 65504 to ±Inf;
- * gradients below 2⁻²⁴ ≈ 6·10⁻⁸ flush to zero, hence loss scaling (Micikevicius et al. 2018).
+ * fp16 keeps 10 mantissa bits (unit roundoff 2⁻¹¹); its largest value is 65504 and
+ * anything of magnitude ≥ 65520 becomes ±Inf; values of magnitude ≤ 2⁻²⁵ (half its
+ * smallest subnormal 2⁻²⁴ ≈ 6·10⁻⁸) round to zero, which is what happens to small
+ * gradients, hence loss scaling (Micikevicius et al. 2018).
  * bf16 keeps 7 mantissa bits (unit roundoff 2⁻⁸) with float32's range.
  *
  * `fn` must be synchronous; the previous mode is restored when it returns or throws.
@@ -114,7 +116,9 @@ const POLICIES: Record<AutocastDtype, AutocastPolicy> = { fp16: new AutocastPoli
  * are summed in float32 here rather than in `p` first), a 0-dim tensor takes part in
  * promotion like any other, and `linear` adds the bias after rounding the product
  * (PyTorch's `addmm` adds it before its one rounding).
- * Emulation runs the rounding as extra tensor ops: it is slower than float32, never faster.
+ * Emulation runs the rounding as extra tensor ops (`roundTo`, a few dozen kernels per
+ * rounded tensor): slower than float32, never faster (measured on a chain of small ops,
+ * [4,8]·[8,8]: about 30x the time per op on wasm, 60x on cpu).
  *
  * @example
  * const loss = autocast({ dtype: 'bf16' }, () => nn.crossEntropy(model.forward(x), y));
