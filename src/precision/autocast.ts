@@ -118,7 +118,7 @@ const POLICIES: Record<AutocastDtype, AutocastPolicy> = { fp16: new AutocastPoli
  * (PyTorch's `addmm` adds it before its one rounding).
  * Emulation runs the rounding as extra tensor ops (`roundTo`, a few dozen kernels per
  * rounded tensor): slower than float32, never faster (measured on a chain of small ops,
- * [4,8]·[8,8]: about 30x the time per op on wasm, 60x on cpu).
+ * [4,8]·[8,8]: about 25-30x the time per op on wasm, 40-75x on cpu).
  *
  * @example
  * const loss = autocast({ dtype: 'bf16' }, () => nn.crossEntropy(model.forward(x), y));
