@@ -11,7 +11,7 @@ import { roundTo } from './round';
 
 export type { EmulatedDtype } from '../autograd/cast';
 
-/** The lower precision of an autocast block: IEEE half (fp16: 5 exponent bits, 10 mantissa bits) or bfloat16 (8 and 7). */
+/** The lower precision of an autocast block: IEEE half (fp16: 5 exponent bits, 10 mantissa bits) or bfloat16 (8 and 7). Reference: `torch.float16`, `torch.bfloat16`. */
 export type AutocastDtype = 'fp16' | 'bf16';
 
 /** Options of {@link autocast}. */
@@ -30,7 +30,7 @@ export interface AutocastOptions {
  * (matmul + add), cast as one op: its bias is cast too.
  * PyTorch's CUDA list: `__matmul__, addbmm, addmm, addmv, addr, baddbmm, bmm,
  * chain_matmul, multi_dot, conv1d..3d, conv_transpose1d..3d, GRUCell, linear, LSTMCell,
- * matmul, mm, mv, prelu, RNNCell`.
+ * matmul, mm, mv, prelu, RNNCell`. Introduced in notebooks/03-gpu.
  */
 export const AUTOCAST_LOWER_OPS: readonly string[] = ['matmul', 'linear'];
 
@@ -45,6 +45,7 @@ export const AUTOCAST_LOWER_OPS: readonly string[] = ['matmul', 'linear'];
  * margin_ranking_loss, mse_loss, multilabel_margin_loss, multi_margin_loss, nll_loss, norm,
  * normalize, pdist, poisson_nll_loss, pow, prod, reciprocal, rsqrt, sinh, smooth_l1_loss,
  * soft_margin_loss, softmax, softmin, softplus, sum, renorm, tan, triplet_margin_loss`.
+ * Introduced in notebooks/03-gpu.
  */
 export const AUTOCAST_FP32_OPS: readonly string[] = [
   'pow', 'exp', 'log', 'softmax', 'logSoftmax', 'layerNorm', 'rmsNorm', 'sum',
@@ -141,12 +142,12 @@ export function autocast<T>(options: AutocastOptions, fn: () => T): T {
   return result;
 }
 
-/** Whether an {@link autocast} block is active here (false inside `autocast({ enabled: false })`). Reference: `torch.is_autocast_enabled()`. */
+/** Whether an {@link autocast} block is active here (false inside `autocast({ enabled: false })`). Reference: `torch.is_autocast_enabled()`. Introduced in notebooks/03-gpu. */
 export function isAutocastEnabled(): boolean {
   return castPolicy() instanceof AutocastPolicy;
 }
 
-/** The lower precision of the active {@link autocast} block, or null outside one. Reference: `torch.get_autocast_gpu_dtype()`. */
+/** The lower precision of the active {@link autocast} block, or null outside one. Reference: `torch.get_autocast_gpu_dtype()`. Introduced in notebooks/03-gpu. */
 export function autocastDtype(): AutocastDtype | null {
   const p = castPolicy();
   return p instanceof AutocastPolicy ? FORMATS[p.low] : null;
