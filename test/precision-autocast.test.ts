@@ -309,6 +309,16 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       net.dispose();
     });
 
+    it('an op that throws under autocast leaves no cast behind', () => {
+      const w = ag.param(tf.ones([3, 2]));
+      const x = ag.tensor(tf.ones([2, 3]));
+      const before = tf.memory().numTensors;
+      const bad = (a: tf.Tensor[]) => { void a; throw new Error('forward failed'); };
+      assert.throws(() => autocast({ dtype: 'bf16' }, () => ag.record('matmul', [x, w], bad, [null, null])), /forward failed/);
+      assert.equal(tf.memory().numTensors, before);
+      [w, x].forEach((t) => t.dispose());
+    });
+
     it('training steps under autocast keep tf.memory().numTensors constant', () => {
       const net = makeNet(11);
       const step = () => {

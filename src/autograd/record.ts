@@ -105,7 +105,7 @@ export function record(op: string, inputs: (Operand | null)[], forward: Forward,
       throw new Error(bad);
     }
   } catch (e) {
-    for (const p of lifted) if (p?.op === 'const') p.dispose(); // constants made for this call only
+    for (const p of lifted) if (p?.op === 'const' || (p?.op === 'cast' && !inputs.includes(p))) p.dispose(); // constants and casts made for this call only
     throw e;
   }
   const active = rules.map((rule, i) => isGradEnabled() && rule !== null && lifted[i]?.requiresGrad === true);
