@@ -260,6 +260,10 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       const z = autocast({ dtype: 'bf16' }, () => net.forward().z);
       assert.equal(emulatedDtype(ag.relu(z)), 'bfloat16');
       assert.equal(emulatedDtype(ag.add(z, net.l2.bias as ag.Tensor)), 'float32');
+      const z16 = autocast({ dtype: 'fp16' }, () => net.forward().z);
+      assert.equal(emulatedDtype(ag.add(z, z16)), 'float32'); // fp16 with bf16: float32, as torch.result_type
+      assert.equal(autocast({ dtype: 'fp16' }, () => emulatedDtype(ag.add(z, z16))), 'float32');
+      z16.dispose();
       z.dispose();
       out.loss.dispose();
       net.dispose();

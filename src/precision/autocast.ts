@@ -6,6 +6,7 @@
  */
 import { tf } from '../backend/tf';
 import { castPolicy, withCastPolicy, type CastPlan, type CastPolicy, type EmulatedDtype } from '../autograd/cast';
+import { promote } from '../autograd/record';
 import type { Tensor } from '../autograd/tensor';
 import { roundTo } from './round';
 
@@ -72,12 +73,7 @@ class AutocastPolicy implements CastPolicy {
     if (LOWER.has(name)) return { inputs: dtypes.map((d) => (d === null ? null : this.low)), output: this.low };
     if (FP32.has(name)) return { inputs: dtypes.map((d) => (d === null ? null : 'float32')), output: 'float32' };
     // Everything else: the widest input type (float32 over fp16 / bf16; fp16 with bf16 gives float32).
-    let out: EmulatedDtype | null = null;
-    for (const d of dtypes) {
-      if (d === null || d === out) continue;
-      out = out === null ? d : 'float32';
-    }
-    const to = out ?? 'float32';
+    const to = promote(dtypes);
     return { inputs: dtypes.map((d) => (d === null ? null : to)), output: to };
   }
 }
