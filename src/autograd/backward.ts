@@ -43,16 +43,33 @@ export function topoOrder(root: Tensor, stopAt?: ReadonlySet<Tensor>): Tensor[] 
   return order;
 }
 
-/** `g` added into `map` at `node` (`+=` on fan-out), freeing the summands. */
+/**
+ * `g` rounded to the emulated dtype of `node` (cast.ts), freeing `g` when a new tensor
+ * was made: a gradient has its tensor's dtype, as in PyTorch. Plain float32: `g` itself.
+ */
+function roundGrad(node: Tensor, g: tf.Tensor): tf.Tensor {
+  const tag = node._cast;
+  if (tag === null) return g;
+  const r = tag.round(g, tag.dtype);
+  if (r !== g) g.dispose();
+  return r;
+}
+
+/**
+ * `g` added into `map` at `node` (`+=` on fan-out), freeing the summands. For a node
+ * tagged fp16 / bf16, each contribution is rounded to its format (a rule's output has
+ * its input's dtype) and so is each sum (the `+=` runs in that format), as PyTorch does.
+ */
 function accumulate(map: Map<Tensor, tf.Tensor>, node: Tensor, g: tf.Tensor): void {
   const old = map.get(node);
+  const r = roundGrad(node, g);
   if (!old) {
-    map.set(node, g);
+    map.set(node, r);
     return;
   }
-  map.set(node, tf.add(old, g));
+  map.set(node, roundGrad(node, tf.add(old, r)));
   old.dispose();
-  g.dispose();
+  r.dispose();
 }
 
 /** Free a computed node: its data (if owned), its saved tensors, its links to parents. */
@@ -117,7 +134,7 @@ export function backwardTo(
     }
   }
   const grads = new Map<Tensor, tf.Tensor>();
-  grads.set(root, seed ? tf.clone(seed) : tf.ones(root.shape));
+  grads.set(root, roundGrad(root, seed ? tf.clone(seed) : tf.ones(root.shape)));
   const reached = new Map<Tensor, tf.Tensor>();
   try {
     pass(root, order, grads, retainGraph, stopAt, reached);
@@ -164,7 +181,7 @@ function pass(
     if (node.isLeaf) {
       if (g && node.requiresGrad) {
         const old = node.grad;
-        node.grad = tf.keep(old ? tf.add(old, g) : g); // grad += g, kept even inside a tf.tidy
+        node.grad = tf.keep(old ? roundGrad(node, tf.add(old, g)) : g); // grad += g, kept even inside a tf.tidy
         if (old) {
           old.dispose();
           g.dispose();

@@ -6,15 +6,21 @@
  */
 import { tf } from '../backend/tf';
 import { backwardTo } from './backward';
+import { castPolicy, withCastPolicy, type CastTag } from './cast';
 import { drop, hold, isOwned } from './refs';
 import { scoped } from './scope';
 import { isGradEnabled, noGrad, withGrad } from './mode';
 import { lift, Tensor, type Operand } from './tensor';
 import { recordSeeds, replaySeeds, type SeedTape } from './seeds';
 
-/** A leaf over `x`'s value (or `value`) that does not own it (so freeing graphs built on it never frees `x`). */
+/**
+ * A leaf over `x`'s value (or `value`) that does not own it (so freeing graphs built on it never frees `x`),
+ * with x's emulated dtype (cast.ts).
+ */
 function view(x: Tensor, requiresGrad: boolean, value: tf.Tensor = x.data): Tensor {
-  return new Tensor(value, { op: 'input', isLeaf: true, ownsData: false, requiresGrad, label: x.label });
+  const v = new Tensor(value, { op: 'input', isLeaf: true, ownsData: false, requiresGrad, label: x.label });
+  v._cast = x._cast;
+  return v;
 }
 
 /**
@@ -47,6 +53,10 @@ function view(x: Tensor, requiresGrad: boolean, value: tf.Tensor = x.data): Tens
  */
 export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Operand[]): Tensor {
   const xs = inputs.map(lift);
+  // A mixed-precision mode (autocast) active now is active again in the recomputation,
+  // which runs in backward, usually after the block (PyTorch's checkpoint does the same).
+  const policy = castPolicy();
+  let tag: CastTag | null = null;
   // 1. Forward without recording, in a scope that lists what the block creates: only that is freed.
   // Random seeds drawn in fn (nn.Dropout) are recorded here and replayed in step 2.
   let data!: tf.Tensor;
@@ -69,6 +79,7 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Operand[]
       if (!made.has(y) && !inputs.has(y)) outside.add(y);
       dependsOnParams = [...outside].some((n) => n.isLeaf && n.requiresGrad);
       outer = [...outside].filter((n) => !n.isLeaf && n.requiresGrad);
+      tag = y._cast;
       shared = isOwned(y.data);
       data = shared ? hold(y.data) : tf.clone(y.data); // a reference of our own: it survives freeing the block
       for (const n of made) n._free('by checkpoint (recomputed in backward)');
@@ -85,7 +96,7 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Operand[]
     // 2. Backward: recompute with recording, backprop dy through it, hand the inputs' grads on.
     backward: requiresGrad
       ? (dy, needs) =>
-          withGrad(() => {
+          withCastPolicy(policy, () => withGrad(() => {
             const views = xs.map((x, i) => view(x, needs[i] ?? false, node._savedX[i] as tf.Tensor));
             // Closed-over tensors are read through their saved values while the block is recomputed.
             const restore = outer.map((o, j) => borrow(o, node._savedX[xs.length + j] as tf.Tensor));
@@ -103,9 +114,10 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Operand[]
               return g;
             });
             return [...grads, ...outer.map((o) => reached.get(o) ?? null)];
-          })
+          }))
       : null,
   });
+  node._cast = tag;
   if (shared) drop(data); // the node holds it now
   return node;
 }

@@ -11,6 +11,7 @@
 export { Value, graph, type Scalar, type GraphNode } from './value';
 export { Tensor, tensor, param, zeroGrad, type Operand, type TensorOptions, type BackwardOptions } from './tensor';
 export { record, type Rule, type RuleContext, type Forward } from './record';
+export { castRegion, withCastPolicy, type CastPolicy, type CastPlan, type CastTag, type EmulatedDtype, type RoundFn } from './cast';
 export { noGrad, isGradEnabled, setDebug, isDebug, checkDebug, debugRun, pendingDebugChecks } from './mode';
 export { ShapeError, broadcastShapes, sumToShape } from './shape';
 export * from './ops';

@@ -14,6 +14,7 @@
  * Introduced in notebooks/01-backprop/02-tensors.
  */
 import { tf } from '../backend/tf';
+import { castPolicy, currentRegion, type CastPlan, type EmulatedDtype, type RoundFn } from './cast';
 import { debugCheckOutput, isDebug, isGradEnabled } from './mode';
 import { adopt, hold } from './refs';
 import { fmt } from './shape';
@@ -64,6 +65,9 @@ function normalise(rule: Exclude<Rule, null>, n: number): { saves: readonly Save
  * `null` is an absent optional input (its rule must be `null`).
  * Under {@link noGrad}, or when no input requires grad, nothing is saved.
  * In debug mode a non-finite output throws here, naming this op.
+ * Under a cast policy (`precision.autocast`, see cast.ts) the inputs are cast and
+ * the output rounded and tagged as the policy plans; inputs tagged with a lower
+ * precision follow PyTorch's type promotion even without one.
  *
  * @example
  * // y = x³, ∂y/∂x = 3x²: the rule reads input 0, so it saves it
@@ -75,13 +79,25 @@ function normalise(rule: Exclude<Rule, null>, n: number): { saves: readonly Save
  */
 export function record(op: string, inputs: (Operand | null)[], forward: Forward, rules: Rule[]): Tensor {
   if (rules.length !== inputs.length) throw new Error(`gradlab bug: ${op} has ${inputs.length} inputs but ${rules.length} rules`);
-  const lifted = inputs.map((x) => (x === null ? null : lift(x)));
+  let lifted = inputs.map((x) => (x === null ? null : lift(x)));
+  const policy = castPolicy();
+  let plan: CastPlan | null = null;
+  let round: RoundFn | null = null;
+  if (!casting && (policy !== null || anyTagged(lifted))) {
+    // Mixed precision (cast.ts): the policy's plan, or type promotion among tagged inputs.
+    const dtypes = lifted.map(dtypeOf);
+    plan = policy?.plan(op, currentRegion(), dtypes) ?? { inputs: dtypes.map(() => null), output: promote(dtypes) };
+    round = policy?.round ?? lifted.find((p) => p?._cast)?._cast?.round ?? null;
+    if (plan !== null && round !== null) lifted = castInputs(lifted, dtypes, plan, round);
+  }
   let out: { y: tf.Tensor; saved: tf.Tensor[] };
   try {
     const x = lifted.map((p) => (p ? p.data : null)) as tf.Tensor[];
     out = tf.tidy(() => {
       const r = forward(x);
-      return r instanceof tf.Tensor ? { y: r, saved: [] as tf.Tensor[] } : r;
+      const o = r instanceof tf.Tensor ? { y: r, saved: [] as tf.Tensor[] } : r;
+      if (plan !== null && round !== null && plan.output !== 'float32' && o.y.dtype === 'float32') o.y = round(o.y, plan.output);
+      return o;
     });
     const bad = isDebug() ? debugCheckOutput(op, out.y, lifted.filter((p): p is Tensor => p !== null)) : null;
     if (bad) {
@@ -89,7 +105,7 @@ export function record(op: string, inputs: (Operand | null)[], forward: Forward,
       throw new Error(bad);
     }
   } catch (e) {
-    for (const p of lifted) if (p?.op === 'const') p.dispose(); // constants made for this call only
+    for (const p of lifted) if (p?.op === 'const' || (p?.op === 'cast' && !inputs.includes(p))) p.dispose(); // constants and casts made for this call only
     throw e;
   }
   const active = rules.map((rule, i) => isGradEnabled() && rule !== null && lifted[i]?.requiresGrad === true);
@@ -137,7 +153,58 @@ export function record(op: string, inputs: (Operand | null)[], forward: Forward,
         }
       : null,
   });
+  if (plan !== null && round !== null && plan.output !== 'float32' && node.data.dtype === 'float32') node._cast = { dtype: plan.output, round };
   return node;
+}
+
+/** Whether an input carries a lower-precision tag (a plain loop: this runs for every op). */
+function anyTagged(lifted: readonly (Tensor | null)[]): boolean {
+  for (let i = 0; i < lifted.length; i++) if (lifted[i]?._cast) return true;
+  return false;
+}
+
+/** True while castInputs records a cast node (which the plan must not touch). */
+let casting = false;
+
+/** An input's emulated dtype for a cast policy: null for numbers (constants) and non-float data. */
+function dtypeOf(p: Tensor | null): EmulatedDtype | null {
+  if (p === null || p.op === 'const' || p.data.dtype !== 'float32') return null;
+  return p._cast?.dtype ?? 'float32';
+}
+
+/**
+ * PyTorch's type promotion among floating dtypes: the one dtype when all agree,
+ * else float32 (float16 with bfloat16 gives float32, as `torch.result_type`).
+ */
+export function promote(dtypes: readonly (EmulatedDtype | null)[]): EmulatedDtype {
+  let out: EmulatedDtype | null = null;
+  for (const d of dtypes) {
+    if (d === null || d === out) continue;
+    if (out === null) out = d;
+    else return 'float32';
+  }
+  return out ?? 'float32';
+}
+
+/**
+ * The inputs as the plan wants them: an input cast to a lower precision goes through
+ * a `cast` node (`y = round(x)`, tagged; its backward passes dy on, and the gradient
+ * reaching the cast is already rounded to its dtype); a cast up to float32 changes no
+ * value and is left to the op, whose gradient for that input is rounded where it arrives.
+ */
+function castInputs(lifted: (Tensor | null)[], dtypes: readonly (EmulatedDtype | null)[], plan: CastPlan, round: RoundFn): (Tensor | null)[] {
+  return lifted.map((p, i) => {
+    const to = plan.inputs[i] ?? null;
+    if (p === null || to === null || to === 'float32' || dtypes[i] === null || dtypes[i] === to) return p;
+    casting = true;
+    try {
+      const c = record('cast', [p], ([a]) => round(a as tf.Tensor, to), [{ grad: (dy) => dy }]);
+      c._cast = { dtype: to, round };
+      return c;
+    } finally {
+      casting = false;
+    }
+  });
 }
 
 /** The context rule `i` sees: only the values it declared in `saves`. */

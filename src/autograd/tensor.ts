@@ -35,6 +35,7 @@
  */
 import { tf } from '../backend/tf';
 import { backward as runBackward, disposeGraph, freeNode } from './backward';
+import type { CastTag } from './cast';
 import { adopt, drop, free } from './refs';
 import { track } from './scope';
 import { fmt } from './shape';
@@ -94,6 +95,7 @@ export class Tensor {
   /** @internal The output, kept for the rules that read it. */ _savedY: tf.Tensor | null;
   /** @internal */ readonly _ownsData: boolean;
   /** @internal Why the node's graph part (saved tensors, backward) is gone, or null while it is alive. */ _freed: string | null = null;
+  /** @internal The emulated lower-precision dtype of the values (cast.ts), or null for plain float32 (and non-float data). */ _cast: CastTag | null = null;
   /** @internal Why the value is gone, or null while it is alive. */ _dataGone: string | null = null;
 
   /** @internal Use {@link tensor}, {@link param} or an op. */
@@ -230,7 +232,9 @@ export class Tensor {
    * Reference: `torch.Tensor.detach()`.
    */
   detach(): Tensor {
-    return new Tensor(tf.clone(this.data), { op: 'leaf', isLeaf: true, label: this.label });
+    const t = new Tensor(tf.clone(this.data), { op: 'leaf', isLeaf: true, label: this.label });
+    t._cast = this._cast; // the same values, so the same emulated dtype (torch's detach keeps the dtype)
+    return t;
   }
 
   /**

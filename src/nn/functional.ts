@@ -7,6 +7,7 @@
  */
 import { tf } from '../backend/tf';
 import { add, gelu, matmul, relu, reshape, sigmoid, silu, tanh } from '../autograd/ops';
+import { castRegion } from '../autograd/cast';
 import { record } from '../autograd/record';
 import { fmt, ShapeError } from '../autograd/shape';
 import { shapeOf, type Operand, type Tensor } from '../autograd/tensor';
@@ -32,9 +33,12 @@ export function linear(x: Operand, weight: Operand, bias?: Operand | null): Tens
   if (bias != null && (shapeOf(bias).length !== 1 || shapeOf(bias)[0] !== sw[1])) {
     throw new ShapeError(`linear: bias ${fmt(shapeOf(bias))} with weight ${fmt(sw)}: expected bias [${sw[1]}]`);
   }
-  // A single vector [in] goes through matmul as [1, in].
-  const y = sx.length === 1 ? reshape(matmul(reshape(x, [1, sx[0] as number]), weight), [sw[1] as number]) : matmul(x, weight);
-  return bias != null ? add(y, bias) : y;
+  // A single vector [in] goes through matmul as [1, in]. Under autocast the ops inside
+  // are cast as one `linear` (x, W and b to the lower precision), as PyTorch's F.linear.
+  return castRegion('linear', () => {
+    const y = sx.length === 1 ? reshape(matmul(reshape(x, [1, sx[0] as number]), weight), [sw[1] as number]) : matmul(x, weight);
+    return bias != null ? add(y, bias) : y;
+  });
 }
 
 /** Options of {@link normalize}. */

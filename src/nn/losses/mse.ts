@@ -3,6 +3,7 @@
  *
  * Introduced in notebooks/01-backprop/06-losses.
  */
+import { castRegion } from '../../autograd/cast';
 import { mul, sub } from '../../autograd/ops';
 import { fmt, sameShape, ShapeError } from '../../autograd/shape';
 import { shapeOf, type Operand, type Tensor } from '../../autograd/tensor';
@@ -27,6 +28,9 @@ export function mse(input: Operand, target: Operand, { reduction = 'mean' }: Mse
   checkReduction('mse', reduction);
   const [a, b] = [shapeOf(input), shapeOf(target)];
   if (!sameShape(a, b)) throw new ShapeError(`mse: input ${fmt(a)} and target ${fmt(b)}: expected the same shape`);
-  const d = sub(input, target);
-  return reduce(mul(d, d), reduction);
+  return castRegion('mse', () => {
+    // one op for autocast: float32, as PyTorch's mse_loss
+    const d = sub(input, target);
+    return reduce(mul(d, d), reduction);
+  });
 }
