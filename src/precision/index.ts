@@ -6,3 +6,4 @@
  */
 export * from './round';
 export * from './scaler';
+export * from './autocast';
