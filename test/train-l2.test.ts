@@ -107,6 +107,15 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       assert.ok(apart > 1e-4, `AdamW should differ from coupled Adam, largest difference ${apart}`);
     });
 
+    it('sums any number of weight tensors (40; tf.addN binds every input at once and reads 0 on webgpu past the device storage-buffer limit per stage)', async function () {
+      const ws = Array.from({ length: 40 }, (_, i) => ag.param(tf.fill([3], i + 1)));
+      const pen = l2Penalty(ws, 2);
+      // λ/2 · Σ 3·(i+1)² for i = 0..39 = 3 · 22140
+      assert.equal(await pen.item(), 3 * 22140);
+      pen.dispose();
+      ws.forEach((w) => w.dispose());
+    });
+
     it('throws named errors for a bad lambda or no parameters', function () {
       const { params, dispose } = problem();
       assert.throws(() => l2Penalty(params, -1), /^RangeError: l2Penalty: lambda must be a finite number >= 0 \(got -1\)/);

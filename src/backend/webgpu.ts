@@ -120,6 +120,7 @@ export async function loadWebGPU(allowSoftware: boolean): Promise<BackendInfo> {
   const limitNames = [
     'maxComputeWorkgroupStorageSize', 'maxComputeWorkgroupsPerDimension', 'maxStorageBufferBindingSize',
     'maxBufferSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup',
+    'maxStorageBuffersPerShaderStage', // tfjs ops that bind many inputs (addN, concat) need them
   ];
   const device = await adapter.requestDevice({
     requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],

@@ -39,7 +39,9 @@ export function l2Penalty(params: Iterable<Tensor> | { parameters(): Tensor[] },
   return record(
     'l2Penalty',
     list,
-    (ws) => tf.mul(tf.addN(ws.map((w) => tf.sum(tf.square(w)))), lambda / 2), // λ/2 · Σ ‖w‖²
+    // λ/2 · Σ ‖w‖². Not tf.addN: on webgpu it binds every input at once, and with more inputs than the
+    // device's storage buffers per shader stage (8 on many adapters) the command buffer is invalid and the sum reads 0.
+    (ws) => tf.mul(tf.sum(tf.stack(ws.map((w) => tf.sum(tf.square(w))))), lambda / 2),
     list.map((_, i) => ({ saves: [i], grad: (dy: tf.Tensor, s) => tf.mul(dy, tf.mul(s.x(i), lambda)) })), // ∂/∂w_i = λ·w_i
   );
 }
