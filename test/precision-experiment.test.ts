@@ -14,7 +14,9 @@ import * as optim from '../src/optim';
 import { gradientHistogram, gradientStats, mixedPrecisionRun, mixedPrecisionSetup, type MixedPrecisionSetup } from '../src/precision';
 import { suiteBackends, useBackend, webgpuSuite } from './helpers/backend';
 
-const SMALL: MixedPrecisionSetup = { sizes: [196, 16, 16, 10], n: 128, batch: 32, lr: 0.1, seed: 3 };
+// Four layers: 8 parameter tensors, enough to catch a gradient norm through tf.addN of 8 tensors, which
+// exceeds llvmpipe's 8 storage buffers per shader stage on WebGPU and silently invalidated the whole step.
+const SMALL: MixedPrecisionSetup = { sizes: [196, 16, 16, 16, 10], n: 128, batch: 32, lr: 0.1, seed: 3 };
 
 describe('precision.gradientStats (plain JS)', function () {
   it('counts zeros, values below 2^-24 and 2^-14, fp16 flushes and overflows, and the log2 histogram, by hand', () => {
@@ -80,6 +82,22 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       assert.deepEqual(factored.rows.map((r) => r.loss), losses);
       assert.deepEqual(run.finalWeights.map((w) => Array.from(w)), weights);
       assert.deepEqual(factored.finalWeights.map((w) => Array.from(w)), weights);
+      // The gradient norm, against one computed here from the first step's gradients.
+      {
+        const { model: m, x: x0, y: y0, batchAt: b0 } = mixedPrecisionSetup(SMALL);
+        const idx = b0(0);
+        const [xb, yb] = [ag.tensor(tf.gather(x0, idx)), ag.tensor(tf.gather(y0, idx))];
+        const l = nn.crossEntropy(m.forward(xb), yb);
+        l.backward();
+        l.dispose();
+        xb.dispose();
+        yb.dispose();
+        let sq = 0;
+        for (const p of m.parameters()) for (const g of await p.grad!.data()) sq += g * g;
+        m.dispose();
+        tf.dispose([x0, y0, idx]);
+        assert.ok(Math.abs(run.rows[0]!.gradNorm - Math.sqrt(sq)) <= 1e-5 * Math.sqrt(sq), `grad norm ${run.rows[0]!.gradNorm} vs ${Math.sqrt(sq)}`);
+      }
       assert.ok(run.rows.every((r) => r.scale === 1 && !r.skipped && r.underflowFrac === 0 && r.nonFiniteFrac === 0 && Number.isFinite(r.gradNorm)));
       assert.equal(tf.memory().numTensors, before);
     });
@@ -128,9 +146,9 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       const h = await gradientHistogram({ ...SMALL, warmup: 2 });
       const h2 = await gradientHistogram({ ...SMALL, warmup: 2, lossFactor: 2 ** -16 });
       assert.equal(tf.memory().numTensors, before);
-      const nParams = 196 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10;
+      const nParams = 196 * 16 + 16 + 2 * (16 * 16 + 16) + 16 * 10 + 10;
       assert.equal(h.weights.total, nParams);
-      assert.equal(h.activations.total, 32 * (16 + 16 + 10));
+      assert.equal(h.activations.total, 32 * (16 + 16 + 16 + 10));
       assert.equal(h.step, 2);
       const inBins = (s: typeof h.weights) => s.counts.reduce((a, b) => a + b, 0);
       assert.equal(inBins(h.weights) + h.weights.zeros, nParams);

@@ -88,6 +88,13 @@ export interface MixedPrecisionRow {
   ms: number;
 }
 
+/** ‖g‖₂ over every parameter's gradient, as a device scalar. Pairwise adds, not `tf.addN`: on WebGPU an addN of
+ * many tensors binds one storage buffer per input and can exceed the adapter's limit (8 on llvmpipe), which
+ * invalidates the whole command buffer (the other kernels in it too). */
+function gradNorm(params: readonly ag.Tensor[]): tf.Tensor {
+  return tf.tidy(() => tf.sqrt(params.map((p) => tf.sum(tf.square(p.grad!))).reduce((a, b) => tf.add(a, b))));
+}
+
 /** What {@link mixedPrecisionRun} returns. */
 export interface MixedPrecisionResult {
   mode: MixedPrecisionMode;
@@ -226,11 +233,11 @@ export async function mixedPrecisionRun(options: MixedPrecisionOptions): Promise
       let norm: tf.Tensor;
       if (scaler) {
         scaler.unscale(opt);
-        norm = tf.tidy(() => tf.sqrt(tf.addN(params.map((p) => tf.sum(tf.square(p.grad!))))));
+        norm = gradNorm(params);
         skipped = !(await scaler.step(opt));
         scaler.update();
       } else {
-        norm = tf.tidy(() => tf.sqrt(tf.addN(params.map((p) => tf.sum(tf.square(p.grad!))))));
+        norm = gradNorm(params);
         opt.step();
       }
       const lossValue = (await lossCopy.data())[0]! / o.lossFactor;
