@@ -141,6 +141,19 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       assert.ok(Math.abs(fp16.rows[0]!.loss - bf16.rows[0]!.loss) < 0.05);
     });
 
+    it('takes its own data (the GPU kit has no mnist), and says what is wrong with data of the wrong size', async () => {
+      const before = tf.memory().numTensors;
+      const n = 64;
+      const x = new Float32Array(n * 20).map((_, i) => Math.sin(i));
+      const y = Int32Array.from({ length: n }, (_, i) => i % 3);
+      const { rows } = await mixedPrecisionRun({ sizes: [20, 8, 3], batch: 16, data: { x, y }, mode: 'fp32', steps: 3 });
+      assert.equal(rows.length, 3);
+      // Three balanced classes, small initial logits: the first loss is near ln 3.
+      assert.ok(Math.abs(rows[0]!.loss - Math.log(3)) < 0.5, `first loss ${rows[0]!.loss}`);
+      await assert.rejects(mixedPrecisionRun({ sizes: [20, 8, 3], data: { x: x.subarray(1), y }, mode: 'fp32', steps: 1 }), /data must be \{ x: Float32Array \[n·20\]/);
+      assert.equal(tf.memory().numTensors, before);
+    });
+
     it('gradientHistogram: every weight and activation gradient counted once, matching gradientStats of the scaled-down run', async () => {
       const before = tf.memory().numTensors;
       const h = await gradientHistogram({ ...SMALL, warmup: 2 });

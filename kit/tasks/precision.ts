@@ -3,6 +3,8 @@
  * webgpu (`mixedPrecisionRun`, `gradientHistogram`): the same MLP trained from the same
  * weights on the same batches in float32, emulated fp16 without loss scaling, emulated
  * fp16 with dynamic loss scaling, and emulated bf16, with the notebook's lossFactor 2⁻¹⁶
+ * (the kit carries no `mnist` package, so the data is synthetic: 196 Gaussian features,
+ * labelled by the argmax of a fixed random linear teacher, 10 classes)
  * (every gradient 2¹⁶ times smaller, float32 training unchanged). Reports each mode's
  * final loss (mean of the last 10 steps), skipped steps, the scale trajectory (first,
  * last, min, max, the steps where it changed), the mean underflow fraction, the float32
@@ -14,7 +16,25 @@
  */
 import { tf } from '../../src/backend/tf';
 import { gradientHistogram, mixedPrecisionRun, MIXED_PRECISION_MODES, type MixedPrecisionRow } from '../../src/precision';
+import { Rng } from '../../src/data/rng';
 import type { KitContext } from '../context';
+
+/** n samples of d N(0, 1) features, labelled argmax(x·T) for a seeded N(0, 1) teacher T [d, classes]. */
+function teacherData(n: number, d: number, classes: number, seed: number): { x: Float32Array; y: Int32Array } {
+  const r = new Rng(seed);
+  const x = r.normalArray(n * d);
+  const T = r.normalArray(d * classes);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = -Infinity;
+    for (let j = 0; j < classes; j++) {
+      let z = 0;
+      for (let k = 0; k < d; k++) z += x[i * d + k]! * T[k * classes + j]!;
+      if (z > best) { best = z; y[i] = j; }
+    }
+  }
+  return { x, y };
+}
 
 const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
@@ -31,7 +51,8 @@ export async function precision(ctx: KitContext): Promise<Record<string, unknown
   const width = ctx.num('width', 256);
   const growthInterval = ctx.num('growth', 50);
   const info = await ctx.measuringWebgpu();
-  const setup = { sizes: [196, width, width, width, 10], batch, n: Math.max(1024, 4 * batch), lossFactor: 2 ** -16, seed: 0 };
+  const n = Math.max(1024, 4 * batch);
+  const setup = { sizes: [196, width, width, width, 10], batch, n, lossFactor: 2 ** -16, seed: 0, data: teacherData(n, 196, 10, 2024) };
   const started = performance.now();
   const before = tf.memory().numTensors;
   const hist = await gradientHistogram({ ...setup, warmup: 0 });
@@ -58,7 +79,7 @@ export async function precision(ctx: KitContext): Promise<Record<string, unknown
   if (leaked !== 0) throw new Error(`gpu-kit precision: the runs changed tf.memory().numTensors by ${leaked}`);
   return {
     backend: tf.getBackend(), device: info.device, software: info.software,
-    model: `MLP ${setup.sizes.join('-')}, ReLU, 14x14 digits, batch ${batch}, SGD, lossFactor 2^-16, growthInterval ${growthInterval}`,
+    model: `MLP ${setup.sizes.join('-')}, ReLU, synthetic teacher data (${n} x 196, 10 classes), batch ${batch}, SGD, lossFactor 2^-16, growthInterval ${growthInterval}`,
     steps,
     histogram: { weights: frac(hist.weights), activations: frac(hist.activations) },
     modes,

@@ -51,6 +51,11 @@ export interface MixedPrecisionSetup {
    * loss is averaged over many more terms (tokens, accumulated micro-batches). Default 1.
    */
   lossFactor?: number;
+  /**
+   * Your own data instead of the digits: `x` row-major `[n, sizes[0]]`, `y` class labels in
+   * `[0, sizes.at(-1))`; `n` is then `y.length`. For machines without the `mnist` package (the GPU kit).
+   */
+  data?: { x: Float32Array; y: Int32Array };
 }
 
 /** Options of {@link mixedPrecisionRun}. */
@@ -111,18 +116,27 @@ interface Resolved {
   lr: number;
   seed: number;
   lossFactor: number;
+  data: { x: Float32Array; y: Int32Array } | undefined;
 }
 
 function resolve(s: MixedPrecisionSetup): Resolved {
-  const { sizes = [196, 64, 64, 64, 10], gain = Math.SQRT2, n = 1024, batch = 64, lr = 0.1, seed = 0, lossFactor = 1 } = s;
+  const { data } = s;
+  if (data !== undefined) {
+    const d0 = s.sizes?.[0] ?? 196;
+    if (!(data.x instanceof Float32Array && data.y instanceof Int32Array) || data.x.length !== data.y.length * d0) {
+      throw new Error(`mixedPrecision: data must be { x: Float32Array [n·${d0}], y: Int32Array [n] }, got x of ${data.x?.length} and y of ${data.y?.length} values`);
+    }
+  }
+  const { sizes = [196, 64, 64, 64, 10], gain = Math.SQRT2, n = data ? data.y.length : 1024, batch = 64, lr = 0.1, seed = 0, lossFactor = 1 } = s;
   if (!(lossFactor > 0 && Number.isFinite(lossFactor))) throw new Error(`mixedPrecision: lossFactor must be a positive number, got ${lossFactor}`);
   if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every((d) => Number.isInteger(d) && d >= 1)) throw new Error(`mixedPrecision: sizes must be ≥ 2 positive integers, got ${JSON.stringify(sizes)}`);
-  if (sizes[0] !== 196 && sizes[0] !== 784) throw new Error(`mixedPrecision: sizes[0] must be 196 (14×14 digits) or 784 (28×28), got ${sizes[0]}`);
+  if (!data && sizes[0] !== 196 && sizes[0] !== 784) throw new Error(`mixedPrecision: sizes[0] must be 196 (14×14 digits) or 784 (28×28), got ${sizes[0]}`);
   if (sizes.at(-1)! > 10) throw new Error(`mixedPrecision: the last size is the number of classes, at most 10 (digits), got ${sizes.at(-1)}`);
   if (!(gain > 0)) throw new Error(`mixedPrecision: gain must be > 0, got ${gain}`);
   if (!(Number.isInteger(batch) && batch >= 1 && batch <= n)) throw new Error(`mixedPrecision: batch must be an integer in [1, n = ${n}], got ${batch}`);
   if (!(lr > 0)) throw new Error(`mixedPrecision: lr must be > 0, got ${lr}`);
-  return { sizes, gain, n, batch, lr, seed, lossFactor };
+  if (data && n !== data.y.length) throw new Error(`mixedPrecision: n (${n}) must equal the number of samples in data (${data.y.length})`);
+  return { sizes, gain, n, batch, lr, seed, lossFactor, data };
 }
 
 /**
@@ -142,14 +156,14 @@ export function mixedPrecisionSetup(setup: MixedPrecisionSetup = {}): {
   lossOf: (logits: ag.Tensor, y: ag.Operand) => ag.Tensor;
   /** The SGD learning rate: `lr / lossFactor`. */
   sgdLr: number;
-  options: Required<MixedPrecisionSetup>;
+  options: Omit<Required<MixedPrecisionSetup>, 'data'>;
 } {
   const o = resolve(setup);
   const init: nn.Initializer = (shape, rng, fans) => tf.tidy(() => tf.mul(rng.normalTensor(shape), o.gain / Math.sqrt(fans?.fanIn ?? shape[0]!)));
   const model = new nn.MLP(o.sizes, { activation: 'relu', rng: new Rng(o.seed), init, biasInit: nn.init.zeros() });
-  const ds = digits({ n: o.n, size: o.sizes[0] === 196 ? 14 : 28, seed: o.seed });
-  const x = tf.tensor2d(ds.x, [ds.length, o.sizes[0]!]);
-  const y = tf.tensor1d(ds.y, 'int32');
+  const ds = o.data ?? digits({ n: o.n, size: o.sizes[0] === 196 ? 14 : 28, seed: o.seed });
+  const x = tf.tensor2d(ds.x, [o.n, o.sizes[0]!]);
+  const y = tf.tensor1d(ds.y as Int32Array, 'int32');
   const perBatchOrder = new Rng(o.seed + 1);
   const epochs: number[][] = [];
   const per = Math.floor(o.n / o.batch);
