@@ -20,7 +20,7 @@ import { LossScaler } from './scaler';
 /** How one run computes: float32; emulated fp16 without / with dynamic loss scaling; emulated bf16 without scaling. Introduced in notebooks/03-gpu/04-mixed-precision. */
 export type MixedPrecisionMode = 'fp32' | 'fp16' | 'fp16-scaled' | 'bf16';
 
-/** The modes in the order the notebook plots them. */
+/** The modes in the order the notebook plots them. Introduced in notebooks/03-gpu/04-mixed-precision. */
 export const MIXED_PRECISION_MODES: readonly MixedPrecisionMode[] = ['fp32', 'fp16', 'fp16-scaled', 'bf16'];
 
 /**
@@ -29,7 +29,8 @@ export const MIXED_PRECISION_MODES: readonly MixedPrecisionMode[] = ['fp32', 'fp
  * zero biases, the mean cross-entropy over the batch (so the logits' gradient is
  * (softmax − onehot)/batch), plain SGD. `lossFactor` makes every gradient smaller
  * without changing float32 training (see there): the notebook uses 2⁻¹⁶, measured to put
- * about a third of the weight gradients below fp16's smallest subnormal 2⁻²⁴.
+ * about 45% of the weight gradients below fp16's smallest subnormal 2⁻²⁴ (and a third
+ * are flushed to zero by rounding). Introduced in notebooks/03-gpu/04-mixed-precision.
  */
 export interface MixedPrecisionSetup {
   /** Layer widths, input first. Default [196, 64, 64, 64, 10]. The input must be 196 (14×14) or 784 (28×28). */
@@ -58,7 +59,7 @@ export interface MixedPrecisionSetup {
   data?: { x: Float32Array; y: Int32Array };
 }
 
-/** Options of {@link mixedPrecisionRun}. */
+/** Options of {@link mixedPrecisionRun} (the setup's fields, plus the mode and the scaler's). Introduced in notebooks/03-gpu/04-mixed-precision. */
 export interface MixedPrecisionOptions extends MixedPrecisionSetup {
   mode: MixedPrecisionMode;
   /** Optimiser steps. Default 200. */
@@ -71,7 +72,7 @@ export interface MixedPrecisionOptions extends MixedPrecisionSetup {
   countUnderflow?: boolean;
 }
 
-/** One step of {@link mixedPrecisionRun}. All fractions are over every element of every parameter's gradient. */
+/** One step of {@link mixedPrecisionRun}. All fractions are over every element of every parameter's gradient. Introduced in notebooks/03-gpu/04-mixed-precision. */
 export interface MixedPrecisionRow {
   mode: MixedPrecisionMode;
   step: number;
@@ -100,7 +101,7 @@ function gradNorm(params: readonly ag.Tensor[]): tf.Tensor {
   return tf.tidy(() => tf.sqrt(params.map((p) => tf.sum(tf.square(p.grad!))).reduce((a, b) => tf.add(a, b))));
 }
 
-/** What {@link mixedPrecisionRun} returns. */
+/** What {@link mixedPrecisionRun} returns. Introduced in notebooks/03-gpu/04-mixed-precision. */
 export interface MixedPrecisionResult {
   mode: MixedPrecisionMode;
   rows: MixedPrecisionRow[];
@@ -277,7 +278,7 @@ export async function mixedPrecisionRun(options: MixedPrecisionOptions): Promise
   }
 }
 
-/** Counts of one set of gradient values against fp16's range ({@link gradientStats}). */
+/** Counts of one set of gradient values against fp16's range ({@link gradientStats}). Introduced in notebooks/03-gpu/04-mixed-precision. */
 export interface GradientStats {
   total: number;
   /** Exactly 0. */
@@ -329,7 +330,7 @@ export function gradientStats(values: Float32Array | readonly number[], { scale 
   return { total: values.length, zeros, belowSubnormal, belowNormal, flushedToZero, overflows, minLog2, counts };
 }
 
-/** What {@link gradientHistogram} returns: the float32 gradients of one step, by kind. */
+/** What {@link gradientHistogram} returns: the float32 gradients of one step, by kind. Introduced in notebooks/03-gpu/04-mixed-precision. */
 export interface GradientHistogram {
   /** The step (after `warmup` float32 steps) whose gradients were collected. */
   step: number;
