@@ -6,6 +6,7 @@
 import type { KitTask } from './context';
 import { facts } from './tasks/facts';
 import { mlp } from './tasks/mlp';
+import { precision } from './tasks/precision';
 import { probes } from './tasks/probes';
 
 /** A registered task. */
@@ -20,5 +21,5 @@ export const TASKS: Record<string, KitTaskEntry> = {
   facts: { about: 'node, driver, loaders, ICDs, every Dawn adapter (features, limits) and the one webgpu chose', run: facts },
   mlp: { about: 'autograd MLP 784-256-256-10 training step, batch 128, SGD: ms per step, checked against cpu', run: mlp },
   probes: { about: 'raw WGSL copy GB/s (and its fraction of the datasheets), STREAM copy/triad, matmul GFLOP/s, roofline points, launch overhead, fusion', run: probes },
-  // precision: { about: 'fp16 / bf16 training with and without loss scaling', run: precision },
+  precision: { about: 'fp32 / emulated fp16 without and with dynamic loss scaling / bf16 training of one MLP: final losses, skipped steps, the scale, underflow, ms per step', run: precision },
 };

@@ -181,6 +181,31 @@ describe('gpu-kit: a self-contained WebGPU kit for a GPU machine', function () {
     assert.ok(r.fusion.length > 0 && r.fusion.some((f) => f.maxAbsDiff !== null));
   });
 
+  it('precision: the mixed-precision experiment runs from the bundle in all four modes', function () {
+    this.timeout(300_000);
+    const { lines, stderr, status } = runKit(kit, ['precision', '--steps=4', '--batch=32', '--width=16', '--growth=2'], { GRADLAB_KIT_ALLOW_SOFTWARE: '1' });
+    assert.equal(status, 0, stderr);
+    const [line] = lines as [Line];
+    assert.ok(line.ok, line.error);
+    type Mode = { firstLoss: number; finalLoss: number; skipped: number[]; scale: { first: number; last: number; changes: [number, number][] }; underflowFrac: number; msPerStep: number };
+    const r = line.result as { backend: string; steps: number; histogram: { weights: { belowSubnormal: number }; activations: { belowSubnormal: number } }; modes: Record<string, Mode>; emulatedFp16OverFp32: number };
+    assert.equal(r.backend, 'webgpu');
+    assert.equal(r.steps, 4);
+    assert.deepEqual(Object.keys(r.modes), ['fp32', 'fp16', 'fp16-scaled', 'bf16']);
+    // Same initial weights and first batch in every mode.
+    const first = r.modes.fp32!.firstLoss;
+    for (const m of Object.values(r.modes)) assert.ok(Math.abs(m.firstLoss - first) < 0.05 && m.msPerStep > 0, JSON.stringify(m));
+    assert.equal(r.modes.fp32!.underflowFrac, 0);
+    // lossFactor 2^-16 puts gradients below 2^-24: fp16 without scaling loses more than with it.
+    assert.ok(r.histogram.weights.belowSubnormal > 0);
+    assert.ok(r.modes.fp16!.underflowFrac > r.modes['fp16-scaled']!.underflowFrac, JSON.stringify(r.modes));
+    const scaled = r.modes['fp16-scaled']!;
+    assert.equal(scaled.scale.first, 65536);
+    // growth interval 2, no overflow at these sizes: the scale doubles after steps 1 and 3 (seen at steps 2 and 4; 4 is past the run).
+    if (scaled.skipped.length === 0) assert.deepEqual(scaled.scale.changes, [[2, 131072]]);
+    assert.ok(r.emulatedFp16OverFp32 > 0);
+  });
+
   it('refuses to time a software adapter unless allowed, and rejects unknown tasks', function () {
     this.timeout(120_000);
     if (softwareHere) {

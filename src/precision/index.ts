@@ -7,3 +7,4 @@
 export * from './round';
 export * from './scaler';
 export * from './autocast';
+export * from './experiment';
