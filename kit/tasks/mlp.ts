@@ -11,6 +11,7 @@
  * Options: `--warmup=5 --steps=30 --check=3`.
  */
 import { tf } from '../../src/backend/tf';
+import { summarise } from '../../src/probes/timing';
 import * as nn from '../../src/nn';
 import { rng, type Rng } from '../../src/data/rng';
 import type { KitContext } from '../context';
@@ -82,11 +83,7 @@ async function train(p: Problem, n: number): Promise<{ losses: number[]; times: 
   return { losses, times, heldBy };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+const median = (xs: number[]): number => summarise(xs).median;
 
 /** The `mlp` task. */
 export async function mlp(ctx: KitContext): Promise<Record<string, unknown>> {

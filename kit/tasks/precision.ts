@@ -15,6 +15,7 @@
  * use small values (`--steps=6 --batch=32 --width=16`), as the kit's test does.
  */
 import { tf } from '../../src/backend/tf';
+import { summarise } from '../../src/probes/timing';
 import { gradientHistogram, mixedPrecisionRun, MIXED_PRECISION_MODES, type MixedPrecisionRow } from '../../src/precision';
 import { Rng } from '../../src/data/rng';
 import type { KitContext } from '../context';
@@ -38,11 +39,7 @@ function teacherData(n: number, d: number, classes: number, seed: number): { x: 
 
 const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+const median = (xs: number[]): number => summarise(xs).median;
 
 /** The `precision` task. */
 export async function precision(ctx: KitContext): Promise<Record<string, unknown>> {
