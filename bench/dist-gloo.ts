@@ -58,8 +58,10 @@ export interface GlooOptions {
   maxBytes?: number;
   /** Collectives (default all four). */
   collectives?: GlooCollective[];
-  /** Kill the run after this many ms (default 300 000). */
+  /** Kill the run after this many ms (default 300 000); the ranks end themselves when the script dies. */
   timeoutMs?: number;
+  /** Extra environment variables for the script (GRADLAB_GLOO_CORRUPT=1 perturbs a result, to test its self-check). */
+  env?: Record<string, string>;
 }
 
 const TO_COST: Record<GlooCollective, Collective> = { all_reduce: 'all-reduce', all_gather: 'all-gather', reduce_scatter: 'reduce-scatter', broadcast: 'broadcast' };
@@ -70,9 +72,9 @@ const TO_COST: Record<GlooCollective, Collective> = { all_reduce: 'all-reduce', 
  * and rank count. Throws with the script's stderr if it fails (a wrong collective
  * result makes it fail).
  */
-export function glooReference({ worlds = [2, 4], minBytes = 1024, maxBytes = 256 * 2 ** 20, collectives = ['all_reduce', 'all_gather', 'reduce_scatter', 'broadcast'], timeoutMs = 300_000 }: GlooOptions = {}): GlooReference {
+export function glooReference({ worlds = [2, 4], minBytes = 1024, maxBytes = 256 * 2 ** 20, collectives = ['all_reduce', 'all_gather', 'reduce_scatter', 'broadcast'], timeoutMs = 300_000, env = {} }: GlooOptions = {}): GlooReference {
   const args = [SCRIPT, '--world', worlds.join(','), '--min-bytes', String(minBytes), '--max-bytes', String(maxBytes), '--collectives', collectives.join(',')];
-  const r = spawnSync(PYTHON, args, { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 2 ** 20 });
+  const r = spawnSync(PYTHON, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 2 ** 20 });
   if (r.error) throw new Error(`glooReference: could not run ${PYTHON} ${join('bench', 'dist_gloo.py')}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`glooReference: bench/dist_gloo.py failed (exit ${r.status ?? r.signal}):\n${r.stderr}\n${r.stdout}`);
   const out: GlooReference = { torch: '', rows: [], unsupported: [], fits: [] };

@@ -11,19 +11,24 @@ PERFORMANCE.md (all-reduce algbw * 2(n-1)/n, reduce-scatter and all-gather
 algbw * (n-1)/n, broadcast algbw). `bytes` is nccl-tests' size: the all-reduce /
 broadcast buffer, the all-gather output (n x the per-rank input), the
 reduce-scatter input. One repetition's time is the slowest rank's (MAX over ranks),
-after a barrier. Every collective's result is checked against the exact sum
+after a barrier. A rank ends itself when the launcher dies, and gloo's --timeout
+(default 120 s) ends a hung collective. Every collective's result is checked against the exact sum
 (small integers in float32) once per size; a wrong result exits non-zero.
 A collective that gloo does not support in this torch gives one row
 {"collective", "n", "unsupported": "<error>"} instead.
 
 Usage: python3 bench/dist_gloo.py [--world 2,4] [--min-bytes 1024]
        [--max-bytes 268435456] [--collectives all_reduce,all_gather,reduce_scatter,broadcast]
+       [--timeout 120]; GRADLAB_GLOO_CORRUPT=1 perturbs rank 0's result (tests the self-check).
 """
 import argparse
+import datetime
 import json
+import os
 import socket
 import statistics
 import sys
+import threading
 import time
 
 import torch
@@ -88,6 +93,8 @@ def run_one(name, nbytes, rank, n):
     else:
         raise ValueError(f"unknown collective {name!r}")
     op()  # warm-up, then the check of the result
+    if os.environ.get("GRADLAB_GLOO_CORRUPT") == "1" and rank == 0:
+        (x if name in ("all_reduce", "broadcast") else outs[0] if name == "all_gather" else out)[0] += 1  # tests the self-check
     ok = torch.tensor([1.0 if check() else 0.0])
     dist.all_reduce(ok, op=dist.ReduceOp.MIN)
     times = []
@@ -102,9 +109,19 @@ def run_one(name, nbytes, rank, n):
     return times, ok.item() == 1.0
 
 
-def worker(rank, n, port, sizes, collectives, queue):
+def orphan_watchdog(parent):
+    """End this rank if the launching process dies, so no rank is left behind."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def worker(rank, n, port, sizes, collectives, queue, parent, timeout_s):
+    threading.Thread(target=orphan_watchdog, args=(parent,), daemon=True).start()
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=n)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=n,
+                            timeout=datetime.timedelta(seconds=timeout_s))
     try:
         for name in collectives:
             for nbytes in sizes:
@@ -139,6 +156,7 @@ def main():
     ap.add_argument("--min-bytes", type=int, default=1 << 10)
     ap.add_argument("--max-bytes", type=int, default=256 << 20)
     ap.add_argument("--collectives", default="all_reduce,all_gather,reduce_scatter,broadcast")
+    ap.add_argument("--timeout", type=float, default=120.0, help="gloo's timeout per collective, seconds")
     args = ap.parse_args()
     collectives = args.collectives.split(",")
     for c in collectives:
@@ -153,7 +171,7 @@ def main():
     bad = False
     for n in [int(w) for w in args.world.split(",")]:
         queue = ctx.Queue()
-        procs = mp.spawn(worker, args=(n, free_port(), sizes, collectives, queue), nprocs=n, join=False)
+        procs = mp.spawn(worker, args=(n, free_port(), sizes, collectives, queue, os.getpid(), args.timeout), nprocs=n, join=False)
         while not procs.join(timeout=0.2):
             while not queue.empty():
                 row = queue.get()

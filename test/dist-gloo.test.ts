@@ -48,6 +48,14 @@ describe('bench/dist_gloo.py: torch.distributed gloo reference', function () {
     assert.ok((rs.length === 6 && un.length === 0) || (rs.length === 0 && un.length === 1 && /reduce_scatter/.test(un[0]!.error)), JSON.stringify(un));
   });
 
+  it('the script fails on a wrong result (its self-check can fail)', function () {
+    needTorch(this, probe);
+    assert.throws(
+      () => glooReference({ worlds: [2], minBytes: 1024, maxBytes: 1024, collectives: ['all_reduce'], env: { GRADLAB_GLOO_CORRUPT: '1' }, timeoutMs: 60_000 }),
+      /all_reduce at 1024 bytes with 2 ranks gave a wrong result/,
+    );
+  });
+
   it('fits α and β per collective with positive values', function () {
     needTorch(this, probe);
     const fit = ref.fits.find((f) => f.collective === 'all_reduce' && f.n === 2)!;
