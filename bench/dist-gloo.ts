@@ -18,17 +18,23 @@ export type GlooCollective = 'all_reduce' | 'all_gather' | 'reduce_scatter' | 'b
 
 /** One measured row, as dist_gloo.py prints it (sizes by nccl-tests' convention). */
 export interface GlooRow {
+  /** The collective (torch.distributed's name). */
   collective: GlooCollective;
+  /** Ranks. */
   n: number;
+  /** Size in bytes: the all-reduce / broadcast buffer, the all-gather output, the reduce-scatter input. */
   bytes: number;
   /** Best time over the repetitions (each the slowest rank's), seconds. */
   seconds: number;
+  /** Best time, seconds (= seconds). */
   best: number;
+  /** Median time, seconds. */
   median: number;
   /** bytes / best, bytes/s. */
   algbw: number;
   /** nccl-tests bus bandwidth, bytes/s. */
   busbw: number;
+  /** Repetitions timed (after one warm-up). */
   reps: number;
   /** Whether the result equalled the exact sum / gathered / broadcast values. */
   correct: boolean;
@@ -36,15 +42,21 @@ export interface GlooRow {
 
 /** An α–β fit to one collective at one rank count (ring model; gloo's algorithms are rings or close to them at these sizes). */
 export interface GlooFit extends AlphaBetaFit {
+  /** The collective fitted. */
   collective: GlooCollective;
+  /** Ranks. */
   n: number;
 }
 
 /** What {@link glooReference} returns. */
 export interface GlooReference {
+  /** torch.__version__. */
   torch: string;
+  /** The measured rows. */
   rows: GlooRow[];
+  /** Collectives gloo refused, with its error. */
   unsupported: Array<{ collective: GlooCollective; n: number; error: string }>;
+  /** α–β fit per collective and rank count. */
   fits: GlooFit[];
 }
 

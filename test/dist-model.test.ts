@@ -130,6 +130,13 @@ describe('dist/plan: ZeRO and DP × TP × PP memory', () => {
     assert.ok(p.fits && p.memory.total <= p.budget);
     assert.ok(p.reasons.some((r) => /even ZeRO-3/.test(r)) && p.reasons.some((r) => /pipeline/.test(r)), p.reasons.join('\n'));
   });
+  it('plans: LLaMA-7B on 8 × 24 GB → TP 8 (ZeRO-3 cannot shard the activations)', () => {
+    const spec = llamaLike7B;
+    const p = proposePlan({ params: transformerParams(spec), layers: spec.layers, hidden: spec.hidden, heads: spec.heads, seq: spec.seq }, 24e9, 8);
+    assert.equal(p.kind, 'TP 8');
+    assert.deepEqual([p.dp, p.tp, p.pp], [1, 8, 1]);
+    assert.ok(p.fits && p.reasons.some((r) => /activations .* are not sharded by ZeRO/.test(r)), p.reasons.join('\n'));
+  });
   it('says when nothing fits', () => {
     const p = proposePlan({ params: 70e9, layers: 80, hidden: 8192, heads: 64, seq: 4096 }, 24e9, 2);
     assert.equal(p.fits, false);

@@ -238,9 +238,13 @@ export function fitAlphaBeta(rows: readonly CollectiveRow[]): AlphaBetaFit {
 
 /** One row of {@link predictRows}: a plain row for a plot. */
 export interface PredictedRow {
+  /** The collective. */
   collective: Collective;
+  /** The algorithm modelled. */
   algorithm: Algorithm;
+  /** Ranks. */
   n: number;
+  /** Size S in bytes (nccl-tests' convention). */
   bytes: number;
   /** Predicted time in seconds. */
   seconds: number;

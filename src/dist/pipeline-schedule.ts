@@ -44,10 +44,15 @@ export interface PipelineScheduleOptions {
 
 /** The result of {@link pipelineSchedule}. */
 export interface PipelineSchedule {
+  /** The schedule simulated. */
   schedule: PipelineScheduleKind;
+  /** Stages p. */
   stages: number;
+  /** Micro-batches m. */
   microBatches: number;
+  /** Forward time per micro-batch and stage. */
   tf: number;
+  /** Backward time per micro-batch and stage. */
   tb: number;
   /** Every operation, sorted by start time, then stage. */
   ops: PipelineOp[];

@@ -204,9 +204,13 @@ export interface PlanOptions {
 export interface ParallelPlan {
   /** What the plan is, in a few words, e.g. 'DP', 'ZeRO-2', 'TP 8 × PP 4 × DP 2'. */
   kind: string;
+  /** Data-parallel ranks (model replicas). */
   dp: number;
+  /** Tensor-parallel ranks (within a node). */
   tp: number;
+  /** Pipeline stages. */
   pp: number;
+  /** ZeRO stage over the data-parallel ranks. */
   zero: ZeroStage;
   /** Micro-batches per step (4p with pipeline parallelism, GPipe's rule; 1 without). */
   microBatches: number;
@@ -260,7 +264,7 @@ export function proposePlan(model: ModelShape, gpuMemoryBytes: number, gpus: num
 
   const replica = rankMemory(model, { ...base, dp: gpus });
   if (replica.total <= budget) {
-    reasons.push(`a full replica needs ${gb(replica.total)} (states ${gb(replica.total - replica.activations)} + activations ${gb(replica.activations)}) and fits one GPU → plain data parallelism on all ${gpus} GPU(s), one all-reduce of the gradients (2Ψ) per step`);
+    reasons.push(`a full replica needs ${gb(replica.total)} (states ${gb(replica.total - replica.activations)} + activations ${gb(replica.activations)}) and fits one GPU → plain data parallelism on ${gpus === 1 ? 'the one GPU' : `all ${gpus} GPUs`}, one all-reduce of the gradients (2Ψ) per step`);
     return plan('DP', { dp: gpus, tp: 1, pp: 1, zero: 0, microBatches: 1 }, replica, true);
   }
   reasons.push(`a full replica needs ${gb(replica.total)} > ${gb(budget)}: it does not fit one GPU`);
@@ -285,8 +289,8 @@ export function proposePlan(model: ModelShape, gpuMemoryBytes: number, gpus: num
     const mem = rankMemory(model, { ...base, tp, dp: gpus / tp });
     last = { layout: { dp: gpus / tp, tp, pp: 1, zero: 0, microBatches: 1 }, mem };
     if (mem.total <= budget) {
-      reasons.push(`tensor parallelism (Megatron-LM, with sequence parallelism) over ${tp} GPUs within a node splits each layer's weights and activations: ${gb(mem.total)} per GPU fits; the remaining ×${gpus / tp} is data parallelism`);
-      return plan(`TP ${tp} × DP ${gpus / tp}`, last.layout, mem, true);
+      reasons.push(`tensor parallelism (Megatron-LM, with sequence parallelism) over ${tp} GPUs within a node splits each layer's weights and activations: ${gb(mem.total)} per GPU fits${gpus > tp ? `; the remaining ×${gpus / tp} is data parallelism` : ''}`);
+      return plan(gpus > tp ? `TP ${tp} × DP ${gpus / tp}` : `TP ${tp}`, last.layout, mem, true);
     }
   }
   const tp = last?.layout.tp ?? 1;
@@ -301,7 +305,7 @@ export function proposePlan(model: ModelShape, gpuMemoryBytes: number, gpus: num
       reasons.push(`pipeline parallelism with ${pp} stages of ≤ ${Math.ceil(model.layers / pp)} layers: ${gb(mem.total)} per GPU fits (1F1B: the first stage holds ${Math.min(pp, microBatches)} micro-batches' activations)`);
       reasons.push(`${microBatches} micro-batches per step (m = 4p, GPipe's rule) keep the bubble at (p−1)/(m+p−1) = ${(bubbleFraction(pp, microBatches) * 100).toFixed(1)}%`);
       if (dp > 1) reasons.push(`the remaining ×${dp} is data parallelism across model replicas`);
-      return plan(`TP ${tp} × PP ${pp} × DP ${dp}`, last.layout, mem, true);
+      return plan(`${tp > 1 ? `TP ${tp} × ` : ''}PP ${pp}${dp > 1 ? ` × DP ${dp}` : ''}`, last.layout, mem, true);
     }
   }
   const best = last ?? { layout: { dp: gpus, tp: 1, pp: 1, zero: 3 as ZeroStage, microBatches: 1 }, mem: rankMemory(model, { ...base, dp: gpus, zero: 3 }) };
