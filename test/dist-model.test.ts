@@ -23,6 +23,9 @@ describe('dist/cost: α–β model', () => {
     close(predictTime('all-reduce', S, 4, ab, 'naive'), 6 * (50e-6 + S / 1.2e9));
     close(predictTime('reduce-scatter', S, 4, ab), 3 * 50e-6 + 0.75 * S / 1.2e9);
     close(predictTime('all-gather', S, 8, ab), 7 * 50e-6 + (7 / 8) * S / 1.2e9);
+    // naive all-gather through rank 0: 3 blocks of S/4 in, 3 whole outputs S out
+    close(predictTime('all-gather', S, 4, ab, 'naive'), 6 * 50e-6 + (3 * S / 4 + 3 * S) / 1.2e9);
+    close(predictTime('reduce-scatter', S, 4, ab, 'naive'), 6 * 50e-6 + (3 * S + 3 * S / 4) / 1.2e9);
     close(predictTime('broadcast', S, 8, ab), 3 * (50e-6 + S / 1.2e9));
     close(predictTime('p2p', S, 2, ab), 50e-6 + S / 1.2e9);
     assert.equal(predictTime('all-reduce', S, 1, ab), 0);

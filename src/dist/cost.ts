@@ -76,12 +76,14 @@ export function defaultAlgorithm(collective: Collective): Algorithm {
  * | all-reduce | halving-doubling | 2·log2 n | 2(n−1)/n·S |
  * | reduce-scatter, all-gather | ring | n−1 | (n−1)/n·S |
  * | reduce-scatter, all-gather | halving-doubling | log2 n | (n−1)/n·S |
- * | reduce-scatter, all-gather | naive (through rank 0) | 2(n−1) | 2(n−1)/n·S |
+ * | reduce-scatter, all-gather | naive (through rank 0) | 2(n−1) | (n−1)(n+1)/n·S |
  * | broadcast | tree (binomial) | ⌈log2 n⌉ | ⌈log2 n⌉·S |
  * | broadcast | naive (root sends to each) | n−1 | (n−1)·S |
  * | p2p | — | 1 | S |
  *
- * The naive all-reduce serialises at rank 0's link: n−1 messages of S in, n−1 out.
+ * The naive algorithms serialise at rank 0's link: all-reduce n−1 messages of S in and
+ * n−1 out; reduce-scatter n−1 whole inputs S in, n−1 blocks S/n out; all-gather n−1
+ * blocks S/n in, n−1 whole outputs S out.
  * With n = 1 every collective costs nothing (a = b = 0).
  *
  * @throws if n is not a positive integer, S negative, halving-doubling with n not
@@ -113,7 +115,7 @@ export function costCoefficients(collective: Collective, bytes: number, n: numbe
     case 'all-gather':
       if (algorithm === 'ring') return { a: n - 1, b: frac * S };
       if (algorithm === 'halving-doubling') return { a: log2n, b: frac * S };
-      if (algorithm === 'naive') return { a: 2 * (n - 1), b: 2 * frac * S };
+      if (algorithm === 'naive') return { a: 2 * (n - 1), b: ((n - 1) * (n + 1) * S) / n };
       throw bad();
     case 'broadcast':
       if (algorithm === 'tree') return { a: Math.ceil(log2n), b: Math.ceil(log2n) * S };
