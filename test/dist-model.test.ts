@@ -7,7 +7,7 @@
  */
 import { strict as assert } from 'assert';
 import { algbw, busbw, busbwFactor, costCoefficients, fitAlphaBeta, predictRows, predictTime, type CollectiveRow } from '../src/dist/cost';
-import { layerActivationBytes, proposePlan, rankMemory, zeroBytes, zeroCommunication } from '../src/dist/plan';
+import { layerActivationBytes, proposePlan, rankMemory, zeroBytes, zeroCommunication, zeroMemoryRows } from '../src/dist/plan';
 import { bubbleFraction, bubbleRatio, pipelineSchedule } from '../src/dist/pipeline-schedule';
 import { llamaLike7B, transformerParams } from '../src/probes/memory';
 
@@ -87,6 +87,13 @@ describe('dist/plan: ZeRO and DP × TP × PP memory', () => {
     const z2 = zeroBytes(7.5e9, 2, 64);
     close(z2.parameters, 15e9);
     close(z2.gradients, 15e9 / 64);
+  });
+  it('rows for plots: 3 blocks × stages × N_d, summing to zeroBytes', () => {
+    const rows = zeroMemoryRows(7e9, [8, 64, 1024]);
+    assert.equal(rows.length, 4 * 3 * 3);
+    const z3 = rows.filter((r) => r.stage === 3 && r.dataParallel === 1024).reduce((a, r) => a + r.gb, 0);
+    close(z3, (16 * 7) / 1024);
+    assert.throws(() => zeroMemoryRows(7e9, []), /non-empty array/);
   });
   it('communication: 2Ψ for stages 0–2, 3Ψ for stage 3', () => {
     for (const s of [0, 1, 2] as const) assert.equal(zeroCommunication(1e9, s, 8).elements, 2e9);

@@ -69,6 +69,37 @@ export function zeroBytes(numParams: number, stage: ZeroStage, dataParallel: num
   return { parameters, gradients, optimizer: opt, total: parameters + gradients + opt };
 }
 
+/** One row of {@link zeroMemoryRows}: a block of per-rank model states in GB (10⁹ bytes). */
+export interface ZeroRow {
+  /** ZeRO stage. */
+  stage: ZeroStage;
+  /** Data-parallel ranks N_d. */
+  dataParallel: number;
+  /** The block. */
+  block: 'parameters' | 'gradients' | 'optimizer';
+  /** Size in GB (10⁹ bytes). */
+  gb: number;
+}
+
+/**
+ * Per-rank model states of every ZeRO stage at each data-parallel size, as plain
+ * rows for a stacked bar or a line against N_d ({@link zeroBytes} per cell),
+ * e.g. a 7B model on 8 to 1024 GPUs.
+ *
+ * Introduced in notebooks/04-distributed.
+ */
+export function zeroMemoryRows(numParams: number, dataParallel: readonly number[], stages: readonly ZeroStage[] = [0, 1, 2, 3]): ZeroRow[] {
+  if (!Array.isArray(dataParallel) || dataParallel.length === 0) throw new Error(`zeroMemoryRows: dataParallel must be a non-empty array of rank counts, got ${String(dataParallel)}`);
+  const rows: ZeroRow[] = [];
+  for (const stage of stages) {
+    for (const nd of dataParallel) {
+      const z = zeroBytes(numParams, stage, nd);
+      for (const block of ['parameters', 'gradients', 'optimizer'] as const) rows.push({ stage, dataParallel: nd, block, gb: z[block] / 1e9 });
+    }
+  }
+  return rows;
+}
+
 /**
  * Elements each rank sends (and receives) per training step for gradients and
  * parameters under ZeRO, with Ψ parameters and N_d ranks (Rajbhandari et al. 2020, §7):
