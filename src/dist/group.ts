@@ -51,8 +51,10 @@ export interface InitOptions {
   /** Rank within this host. Default: env `LOCAL_RANK`, else `rank`. */
   localRank?: number;
   /**
-   * A peer that sends no heartbeat for this long, or an operation that waits
-   * this long for a peer, fails with a {@link DistError} naming the rank.
+   * Fault deadline: a rank that sends no heartbeat for timeoutMs/2 (crashed,
+   * hung, or its event loop blocked) makes every rank fail with a
+   * {@link DistError} naming it; a receive that waits timeoutMs for a live peer
+   * fails naming that peer. The rendezvous must complete within timeoutMs.
    * Default 30 000 ms (env `GRADLAB_DIST_TIMEOUT_MS` overrides the default).
    */
   timeoutMs?: number;
@@ -142,7 +144,10 @@ export class ProcessGroup {
     const now = Date.now();
     for (let r = 0; r < this.worldSize; r++) this.lastSeen[r] = now;
     const ctrlSend = this.ctrlSend;
-    const beat = Math.max(50, Math.min(1000, this.timeoutMs / 6));
+    // Heartbeats every timeoutMs/10; silence for timeoutMs/2 means crashed or hung
+    // (so a dead rank is named before any per-operation deadline waiting on a live one).
+    const beat = Math.max(50, Math.min(1000, this.timeoutMs / 10));
+    const silence = this.timeoutMs / 2;
     this.hbTimer = setInterval(() => {
       if (this.closed) return;
       void ctrlSend.send(['hb', String(this.rank)]).catch(() => undefined);
@@ -150,12 +155,12 @@ export class ProcessGroup {
       if (this.master) {
         for (const id of this.masterSenders.values()) this.masterSend([id, 'hb', '0']);
         for (let r = 0; r < this.worldSize; r++) {
-          if (!this.byes.has(r) && t - this.lastSeen[r] > this.timeoutMs) {
-            this.broadcastAbort(r, `rank ${r} sent no heartbeat for ${this.timeoutMs} ms: it crashed or hangs (see its output)`);
+          if (!this.byes.has(r) && t - this.lastSeen[r] > silence) {
+            this.broadcastAbort(r, `rank ${r} sent no heartbeat for ${silence} ms (timeoutMs/2): it crashed, hangs, or blocks its event loop (see its output)`);
           }
         }
-      } else if (t - this.lastSeen[0] > this.timeoutMs) {
-        this.fail(new DistError(`rank ${this.rank}: the master (rank 0) sent no heartbeat for ${this.timeoutMs} ms: it crashed or hangs (see its output)`, 0));
+      } else if (t - this.lastSeen[0] > silence) {
+        this.fail(new DistError(`rank ${this.rank}: the master (rank 0) sent no heartbeat for ${silence} ms (timeoutMs/2): it crashed, hangs, or blocks its event loop (see its output)`, 0));
       }
     }, beat);
     this.hbTimer.unref();

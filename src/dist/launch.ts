@@ -40,6 +40,12 @@ export interface LaunchOptions {
   env?: Record<string, string>;
   /** Each output line, already without its newline; `stream` is 'stdout' or 'stderr'. Default: print `[rank k] line`. */
   onOutput?: (rank: number, line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * After a rank fails, wait this long for the others to exit by themselves (so
+   * they can print the process group's error naming the failed rank) before
+   * stopping them. Default 0 (stop at once, as torchrun does).
+   */
+  graceMs?: number;
   /** Kill every rank after this many ms (0 = never). Default 0. */
   killAfterMs?: number;
 }
@@ -76,10 +82,14 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
   const outcomes: RankOutcome[] = [];
   let failedRank = -1;
   let stopping = false;
-  const stopAll = () => {
+  const killed = new Set<number>();
+  const stopAll = (graceMs = 0) => {
     if (stopping) return;
     stopping = true;
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    if (graceMs > 0) return void setTimeout(() => ((stopping = false), stopAll()), graceMs).unref();
+    children.forEach((c, r) => {
+      if (c.exitCode === null && c.signalCode === null) (killed.add(r), c.kill('SIGTERM'));
+    });
     setTimeout(() => {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     }, 2000).unref();
@@ -115,16 +125,16 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
         c.on('close', (code, signal) => {
           out.code = code;
           out.signal = signal;
-          if (code !== 0 && !stopping) {
+          if (code !== 0 && failedRank < 0) {
             failedRank = r;
-            stopAll();
-          } else if (code !== 0) out.stopped = true;
+            stopAll(o.graceMs);
+          } else if (code !== 0 && killed.has(r)) out.stopped = true;
           ok();
         }),
       ),
     );
   }
-  const timer = o.killAfterMs ? setTimeout(stopAll, o.killAfterMs) : null;
+  const timer = o.killAfterMs ? setTimeout(() => stopAll(), o.killAfterMs) : null;
   await Promise.all(exits);
   if (timer) clearTimeout(timer);
   const f = outcomes[failedRank];
@@ -182,7 +192,8 @@ export async function spawnRanks(o: SpawnRanksOptions): Promise<RankResult[]> {
       script,
       `const dist = require(${dist});\n(async () => {\n  const pg = await dist.initProcessGroup({ timeoutMs: ${timeoutMs} });\n` +
         `  const fn = (${String(o.fn)});\n  let r;\n  try { r = await fn(pg, dist, ${JSON.stringify(o.args ?? [])}); }\n` +
-        `  catch (e) { pg.abort(String(e && e.message)); throw e; }\n  await pg.destroy();\n  console.log(JSON.stringify(r === undefined ? null : r));\n` +
+        `  catch (e) { pg.abort(String(e && e.message)); throw e; }\n  await pg.destroy();\n` +
+        `  await new Promise((ok) => process.stdout.write(JSON.stringify(r === undefined ? null : r) + '\\n', ok));\n` +
         `})().then(() => process.exit(0), (e) => { console.error(e && e.stack || e); process.exit(1); });\n`,
     );
   }
