@@ -9,10 +9,7 @@
  *   (rank 0 included) connects a DEALER to it and registers `{rank, worldSize,
  *   endpoint}`. The master checks that the ranks agree on the world size and
  *   that no rank is missing or duplicated, then sends everyone the table of
- *   endpoints. The same pair of sockets then carries heartbeats and aborts for
- *   the life of the group, so a crashed or hung rank is noticed by the master
- *   (no heartbeat within `timeoutMs`) and announced to all ranks, and a dead
- *   master is noticed by every rank the same way.
+ *   endpoints. After that the rendezvous is idle.
  * - Data: every rank binds one ROUTER on an ephemeral port and connects one
  *   DEALER (routing id = its rank) to each peer's ROUTER. A ROUTER receives
  *   from all peers on one socket and the first frame names the sender, so a
@@ -21,6 +18,7 @@
  *   pipe), which is all that `send` / `recv` with tags need. Messages are
  *   multipart `[header JSON, payload]`; the payload is the typed array's own
  *   bytes (a `Buffer` view, no copy on send; ZeroMQ frames the message).
+ *   The same pipes carry heartbeats, goodbyes and aborts (see ProcessGroup).
  *
  * Introduced in notebooks/04-distributed.
  */
@@ -107,6 +105,13 @@ function bytesOf(a: ArrayBufferView): Buffer {
  * A live process group (what {@link initProcessGroup} returns). Point-to-point
  * `send` / `recv` are here; the collectives are in `collectives.ts` and take
  * the group as their first argument.
+ *
+ * Fault detection: every rank sends a small heartbeat to every peer every
+ * timeoutMs/10 on the data sockets; a peer silent for timeoutMs/2 (crashed,
+ * hung, or its event loop blocked that long) makes this rank fail everything
+ * pending and later with a {@link DistError} naming it. All-to-all heartbeats
+ * (n(n−1) tiny messages per period) need no relay, so a dead master is found
+ * like any other rank, and no rank depends on another to pass the news on.
  */
 export class ProcessGroup {
   /** Per (src, tag) queue of arrived messages and of waiting receivers. */
@@ -118,8 +123,6 @@ export class ProcessGroup {
   private hbTimer: NodeJS.Timeout | null = null;
   private readonly lastSeen: number[] = [];
   private readonly byes = new Set<number>();
-  private byeWaiter: (() => void) | null = null;
-  private readonly ctrlSend: Sender;
   /** Counter that makes the tags of successive collectives distinct. */
   seq = 0;
 
@@ -131,96 +134,48 @@ export class ProcessGroup {
     readonly timeoutMs: number,
     private readonly data: zmq.Router,
     private readonly peers: zmq.Dealer[],
-    private readonly ctrl: zmq.Dealer,
-    private readonly master: zmq.Router | null,
+    private readonly others: zmq.Socket[],
   ) {
     for (const p of peers) this.senders.push(new Sender(p));
-    this.ctrlSend = new Sender(ctrl);
     void this.readData();
   }
 
-  /** @internal start heartbeats and the control loops. */
+  /** @internal start heartbeats and the watchdog. */
   start(): void {
     const now = Date.now();
     for (let r = 0; r < this.worldSize; r++) this.lastSeen[r] = now;
-    const ctrlSend = this.ctrlSend;
-    // Heartbeats every timeoutMs/10; silence for timeoutMs/2 means crashed or hung
-    // (so a dead rank is named before any per-operation deadline waiting on a live one).
     const beat = Math.max(50, Math.min(1000, this.timeoutMs / 10));
     const silence = this.timeoutMs / 2;
     this.hbTimer = setInterval(() => {
       if (this.closed) return;
-      void ctrlSend.send(['hb', String(this.rank)]).catch(() => undefined);
       const t = Date.now();
-      if (this.master) {
-        for (const id of this.masterSenders.values()) this.masterSend([id, 'hb', '0']);
-        for (let r = 0; r < this.worldSize; r++) {
-          if (!this.byes.has(r) && t - this.lastSeen[r] > silence) {
-            this.broadcastAbort(r, `rank ${r} sent no heartbeat for ${silence} ms (timeoutMs/2): it crashed, hangs, or blocks its event loop (see its output)`);
-          }
+      for (let r = 0; r < this.worldSize; r++) {
+        if (r === this.rank || this.byes.has(r)) continue;
+        void this.senders[r].send(['hb']).catch(() => undefined);
+        if (t - this.lastSeen[r] > silence) {
+          this.fail(new DistError(`rank ${this.rank}: rank ${r} sent no heartbeat for ${t - this.lastSeen[r]} ms (limit timeoutMs/2 = ${silence} ms): rank ${r} crashed, hangs, or blocks its event loop (see its output)`, r));
         }
-      } else if (t - this.lastSeen[0] > silence) {
-        this.fail(new DistError(`rank ${this.rank}: the master (rank 0) sent no heartbeat for ${silence} ms (timeoutMs/2): it crashed, hangs, or blocks its event loop (see its output)`, 0));
       }
     }, beat);
     this.hbTimer.unref();
-    void this.readCtrl();
-    if (this.master) void this.readMaster();
-  }
-
-  private masterSenders = new Map<number, Buffer>();
-  private masterChain: Promise<void> = Promise.resolve();
-
-  /** @internal master: remember the ROUTER identity of each rank's control DEALER. */
-  setMasterIds(ids: Map<number, Buffer>): void {
-    this.masterSenders = ids;
-  }
-
-  private masterSend(frames: (Buffer | string)[]): void {
-    const m = this.master!;
-    this.masterChain = this.masterChain.then(() => m.send(frames)).catch(() => undefined);
-  }
-
-  private broadcastAbort(culprit: number, why: string): void {
-    if (this.closed) return;
-    for (const [r, id] of this.masterSenders) if (r !== culprit) this.masterSend([id, 'abort', String(culprit), why]);
-    this.fail(new DistError(`rank ${this.rank}: ${why}`, culprit));
-  }
-
-  private async readMaster(): Promise<void> {
-    try {
-      for await (const [, kind, a, b] of this.master!) {
-        const r = Number(a.toString());
-        if (kind.toString() === 'hb') this.lastSeen[r] = Date.now();
-        else if (kind.toString() === 'bye') {
-          this.byes.add(r);
-          if (this.byes.size === this.worldSize && this.byeWaiter) this.byeWaiter();
-        } else if (kind.toString() === 'abort') this.broadcastAbort(r, b.toString());
-      }
-    } catch {
-      /* closed */
-    }
-  }
-
-  private async readCtrl(): Promise<void> {
-    try {
-      for await (const [kind, a, b] of this.ctrl) {
-        if (kind.toString() === 'hb') this.lastSeen[0] = Date.now();
-        else if (kind.toString() === 'abort') {
-          const r = Number(a.toString());
-          this.fail(new DistError(`rank ${this.rank}: ${b.toString()}`, r));
-        }
-      }
-    } catch {
-      /* closed */
-    }
   }
 
   private async readData(): Promise<void> {
     try {
-      for await (const [id, h, payload] of this.data) {
+      for await (const [id, h, payload, extra] of this.data) {
         const src = Number(id.toString());
-        const header = JSON.parse(h.toString()) as Msg['header'];
+        this.lastSeen[src] = Date.now();
+        const kind = h.toString();
+        if (kind === 'hb') continue;
+        if (kind === 'bye') {
+          this.byes.add(src);
+          continue;
+        }
+        if (kind === 'abort') {
+          this.fail(new DistError(`rank ${this.rank}: ${payload.toString()}`, Number(extra?.toString() ?? src)));
+          continue;
+        }
+        const header = JSON.parse(kind) as Msg['header'];
         const key = `${src}|${header.tag}`;
         const w = this.waiters.get(key);
         const msg = { header, payload: payload ?? Buffer.alloc(0) };
@@ -247,12 +202,14 @@ export class ProcessGroup {
   }
 
   /**
-   * Tell every rank that this one failed (via the master), so they fail at once
-   * naming this rank instead of waiting for the timeout. Collectives call it on
-   * a size mismatch; scripts may call it from a `catch`.
+   * Tell every other rank that this one failed, so they fail at once naming
+   * this rank instead of waiting for a timeout. Collectives call it on a size
+   * mismatch; scripts may call it from a `catch`.
    */
   abort(why: string): void {
-    void this.ctrlSend.send(['abort', String(this.rank), `rank ${this.rank} failed: ${why}`]).catch(() => undefined);
+    for (let r = 0; r < this.worldSize; r++) {
+      if (r !== this.rank) void this.senders[r].send(['abort', `rank ${this.rank} failed: ${why}`, String(this.rank)]).catch(() => undefined);
+    }
   }
 
   private check(peer: number, what: string): void {
@@ -265,9 +222,9 @@ export class ProcessGroup {
 
   /**
    * Send a typed array (or a tfjs tensor, through its `dataSync()`) to rank
-   * `dst`. Resolves when ZeroMQ has queued it (the bytes are not copied for
-   * a Float32Array: do not overwrite it before the receiver has it if you need
-   * the old values; collectives never do). Like `torch.distributed.send`.
+   * `dst`. Resolves when ZeroMQ has queued it; the bytes are not copied, so do
+   * not overwrite the array until the receiver has it (collectives never do).
+   * Like `torch.distributed.send`. `total` is for collectives' size checks.
    */
   async send(data: ArrayBufferView | { dataSync(): ArrayBufferView }, dst: number, tag: string | number = 0, total?: number): Promise<void> {
     this.check(dst, 'send');
@@ -295,7 +252,7 @@ export class ProcessGroup {
         const ws = this.waiters.get(key) ?? [];
         const i = ws.findIndex((w) => w.timer === timer);
         if (i >= 0) ws.splice(i, 1);
-        reject(new DistError(`rank ${this.rank}: waited ${this.timeoutMs} ms for rank ${src} (tag ${tag}); rank ${src} crashed, hangs, or never calls the matching send/collective`, src));
+        reject(new DistError(`rank ${this.rank}: waited ${this.timeoutMs} ms for rank ${src} (tag ${tag}); rank ${src} is alive but never sent it: does every rank call the same collectives in the same order?`, src));
       }, this.timeoutMs);
       if (!this.waiters.has(key)) this.waiters.set(key, []);
       this.waiters.get(key)!.push({ resolve, reject, timer });
@@ -308,25 +265,28 @@ export class ProcessGroup {
   }
 
   /**
-   * Leave the group: tell the master, wait (rank 0 only, up to `timeoutMs`) until
-   * every rank has left, close the sockets. Like `destroy_process_group`.
+   * Leave the group, like `destroy_process_group`: a barrier (so that every
+   * message a peer still waits for has arrived before the sockets close),
+   * then a goodbye to each peer (so its watchdog stops expecting heartbeats),
+   * then close. After a failure it just closes.
    */
   async destroy(): Promise<void> {
     if (this.closed) return;
-    await this.ctrlSend.send(['bye', String(this.rank)]).catch(() => undefined);
-    if (this.master && !this.aborted) {
-      await new Promise<void>((ok) => {
-        if (this.byes.size === this.worldSize) return ok();
-        this.byeWaiter = ok;
-        setTimeout(ok, this.timeoutMs).unref();
-      });
+    if (!this.aborted && this.worldSize > 1) {
+      // the token-ring barrier of collectives.ts, inlined to avoid an import cycle
+      const tag = `destroy:${this.seq++}`, n = this.worldSize;
+      try {
+        for (let s = 0; s < n - 1; s++) await Promise.all([this.send(new Float32Array(0), (this.rank + 1) % n, tag), this.recvRaw((this.rank + n - 1) % n, tag)]);
+        await Promise.all(this.senders.map((s, r) => (r === this.rank ? undefined : s.send(['bye']))));
+      } catch {
+        /* a peer failed: close anyway */
+      }
+      await new Promise((ok) => setTimeout(ok, 50));
     }
     this.closed = true;
     if (this.hbTimer) clearInterval(this.hbTimer);
     for (const ws of this.waiters.values()) for (const w of ws) clearTimeout(w.timer);
-    await new Promise((ok) => setTimeout(ok, 20));
-    for (const s of [...this.peers, this.ctrl, this.data]) s.close();
-    this.master?.close();
+    for (const s of [...this.peers, this.data, ...this.others]) s.close();
   }
 }
 
@@ -422,8 +382,7 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
     if (r !== rank) d.connect(eps[r]);
     peers.push(d);
   }
-  const g = new ProcessGroup(rank, worldSize, localRank, timeoutMs, data, peers, ctrl, master);
-  if (master) g.setMasterIds(ids);
+  const g = new ProcessGroup(rank, worldSize, localRank, timeoutMs, data, peers, master ? [ctrl, master] : [ctrl]);
   g.start();
   return g;
 }
