@@ -122,7 +122,7 @@ describe('dist faults and launcher (real processes)', function () {
     for (const x of res) assert.deepEqual(x.result, { shape: [2, 2], values: [1, 2, 3, 0.5], input: [1, 2, 3, x.rank] });
   });
 
-  it('configuration errors: rank ≥ WORLD_SIZE, missing env, port in use, ranks disagreeing on WORLD_SIZE', async () => {
+  it('configuration errors: rank ≥ WORLD_SIZE, missing env, port in use, ranks disagreeing on WORLD_SIZE, ranks missing at the rendezvous', async () => {
     await assert.rejects(dist.initProcessGroup({ rank: 2, worldSize: 2, masterPort: 1 }), /rank 2: RANK must be in \[0, WORLD_SIZE=2\)/);
     const saved = { ...process.env };
     delete process.env.RANK;
@@ -140,6 +140,8 @@ describe('dist faults and launcher (real processes)', function () {
       dist.initProcessGroup({ rank: 0, worldSize: 2, masterPort: p2, timeoutMs: TIMEOUT }),
       dist.initProcessGroup({ rank: 1, worldSize: 3, masterPort: p2, timeoutMs: TIMEOUT }),
     ]);
+    await assert.rejects(dist.initProcessGroup({ rank: 0, worldSize: 2, masterPort: await dist.freePort(), timeoutMs: 500 }), /rank 0: the rendezvous did not complete within 500 ms; only ranks \[0\] of WORLD_SIZE=2 registered/);
+    await assert.rejects(dist.initProcessGroup({ rank: 1, worldSize: 2, masterPort: await dist.freePort(), timeoutMs: 500 }), /rank 1: the rendezvous at 127.0.0.1:\d+ did not complete within 500 ms; is rank 0 running/);
     for (const r of [a, b]) assert.ok(r.status === 'rejected' && /rank 1 says WORLD_SIZE=3 but rank 0 says 2/.test(String(r.reason)), String(r.status === 'rejected' ? r.reason : 'resolved'));
   });
 
