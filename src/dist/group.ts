@@ -58,10 +58,12 @@ export interface InitOptions {
   timeoutMs?: number;
 }
 
-interface Msg {
+/** A received message: its header (tag, byte length, the sender's declared total element count) and payload bytes. */
+export interface RawMessage {
   header: { tag: string; total?: number; len: number };
   payload: Buffer;
 }
+type Msg = RawMessage;
 
 interface Waiter {
   resolve: (m: Msg) => void;
@@ -297,6 +299,9 @@ export class ProcessGroup {
  * each peer. Errors name the rank and what to do: port in use, a rank outside
  * [0, WORLD_SIZE), ranks that disagree on WORLD_SIZE, a rank registered twice,
  * ranks missing after `timeoutMs`.
+ *
+ * Call `destroy()` when done (or end the process with `process.exit`): the open
+ * sockets keep a Node process alive, and its peers would wait for it.
  *
  * Introduced in notebooks/04-distributed.
  */

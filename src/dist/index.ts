@@ -4,7 +4,7 @@
  * ways, broadcast, reduce-scatter, all-gather, barrier) and a launcher.
  * Introduced in notebooks/04-distributed.
  */
-export { DEFAULT_TIMEOUT_MS, DistError, ProcessGroup, initProcessGroup, bufferToF32, type InitOptions } from './group';
+export { DEFAULT_TIMEOUT_MS, DistError, ProcessGroup, initProcessGroup, bufferToF32, type InitOptions, type RawMessage } from './group';
 export {
   allGather,
   allGatherRingInPlace,
