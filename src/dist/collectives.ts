@@ -34,6 +34,27 @@ async function recvChecked(g: ProcessGroup, src: number, tag: string, total: num
   return bufferToF32(m.payload);
 }
 
+/** Elements per message when a step's chunk is large (2^18 = 1 MiB of float32): adding one segment overlaps receiving the next. */
+export const SEGMENT = 1 << 18;
+
+/**
+ * One step of a ring or of halving-doubling: send `out` to `dst` while
+ * receiving the same number of elements from `src` into `into`, added to it
+ * (`add`) or copied over it. Large chunks travel as {@link SEGMENT}-sized
+ * messages so the addition of one overlaps the transfer of the next.
+ */
+async function exchange(g: ProcessGroup, out: Float32Array, dst: number, into: Float32Array, src: number, tag: string, total: number, add: boolean): Promise<void> {
+  const sends: Promise<void>[] = [];
+  for (let o = 0; o === 0 || o < out.length; o += SEGMENT) sends.push(g.send(out.subarray(o, o + SEGMENT), dst, tag, total));
+  for (let o = 0; o === 0 || o < into.length; o += SEGMENT) {
+    const part = into.subarray(o, o + SEGMENT);
+    const y = await recvChecked(g, src, tag, total, part.length);
+    if (add) for (let i = 0; i < part.length; i++) part[i] += y[i];
+    else part.set(y);
+  }
+  await Promise.all(sends);
+}
+
 function nextTag(g: ProcessGroup, op: string): string {
   return `${op}:${g.seq++}`;
 }
@@ -71,9 +92,7 @@ export async function reduceScatterRing(g: ProcessGroup, x: Float32Array, tag = 
   const right = mod(r + 1, n), left = mod(r - 1, n);
   const chunk = (i: number) => x.subarray(chunkStart(S, n, i), chunkStart(S, n, i + 1));
   for (let s = 0; s < n - 1; s++) {
-    const out = chunk(mod(r - s - 1, n)), into = chunk(mod(r - s - 2, n));
-    const [, y] = await Promise.all([g.send(out, right, tag, S), recvChecked(g, left, tag, S, into.length)]);
-    for (let i = 0; i < into.length; i++) into[i] += y[i];
+    await exchange(g, chunk(mod(r - s - 1, n)), right, chunk(mod(r - s - 2, n)), left, tag, S, true);
   }
   return chunk(r);
 }
@@ -88,9 +107,7 @@ export async function allGatherRingInPlace(g: ProcessGroup, x: Float32Array, tag
   const right = mod(r + 1, n), left = mod(r - 1, n);
   const chunk = (i: number) => x.subarray(chunkStart(S, n, i), chunkStart(S, n, i + 1));
   for (let s = 0; s < n - 1; s++) {
-    const out = chunk(mod(r - s, n)), into = chunk(mod(r - s - 1, n));
-    const [, y] = await Promise.all([g.send(out, right, tag, S), recvChecked(g, left, tag, S, into.length)]);
-    into.set(y);
+    await exchange(g, chunk(mod(r - s, n)), right, chunk(mod(r - s - 1, n)), left, tag, S, false);
   }
   return x;
 }
@@ -137,16 +154,14 @@ export async function allReduceHalvingDoubling(g: ProcessGroup, x: Float32Array)
     const partner = r ^ d, mid = lo + Math.floor((hi - lo) / 2);
     const keepLow = (r & d) === 0;
     const [kLo, kHi, sLo, sHi] = keepLow ? [lo, mid, mid, hi] : [mid, hi, lo, mid];
-    const [, y] = await Promise.all([g.send(x.subarray(sLo, sHi), partner, tag, S), recvChecked(g, partner, tag, S, kHi - kLo)]);
-    for (let i = 0; i < y.length; i++) x[kLo + i] += y[i];
+    await exchange(g, x.subarray(sLo, sHi), partner, x.subarray(kLo, kHi), partner, tag, S, true);
     ranges.push([lo, hi, keepLow]);
     lo = kLo, hi = kHi;
   }
   for (let d = 1; d < p; d *= 2) {
     const partner = r ^ d, [pLo, pHi, keptLow] = ranges.pop()!;
     const [oLo, oHi] = keptLow ? [hi, pHi] : [pLo, lo];
-    const [, y] = await Promise.all([g.send(x.subarray(lo, hi), partner, tag, S), recvChecked(g, partner, tag, S, oHi - oLo)]);
-    x.set(y, oLo);
+    await exchange(g, x.subarray(lo, hi), partner, x.subarray(oLo, oHi), partner, tag, S, false);
     lo = pLo, hi = pHi;
   }
   if (r + p < n) await g.send(x, r + p, tag, S);
