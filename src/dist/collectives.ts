@@ -190,8 +190,9 @@ export async function allReduce<T extends Float32Array | TensorLike>(
   }
   if (opts.op === 'mean') for (let i = 0; i < v.length; i++) v[i] /= g.worldSize;
   if (!isTensor) return v as T;
+  // Loaded lazily: ranks that only move Float32Arrays do not pay for loading tfjs.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const tf = require('@tensorflow/tfjs') as typeof import('@tensorflow/tfjs');
+  const { tf } = require('../backend/tf') as typeof import('../backend/tf');
   return tf.tensor(v, (x as TensorLike).shape, 'float32') as unknown as T;
 }
 
