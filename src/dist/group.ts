@@ -51,8 +51,8 @@ export interface InitOptions {
   /**
    * Fault deadline: a rank that sends no heartbeat for timeoutMs/2 (crashed,
    * hung, or its event loop blocked) makes every rank fail with a
-   * {@link DistError} naming it; a receive that waits timeoutMs for a live peer
-   * fails naming that peer. The rendezvous must complete within timeoutMs.
+   * {@link DistError} naming it; a receive that waits 0.8·timeoutMs for a live
+   * peer tells every rank and fails naming that peer (0.1·timeoutMs later). The rendezvous must complete within timeoutMs.
    * Default 30 000 ms (env `GRADLAB_DIST_TIMEOUT_MS` overrides the default).
    */
   timeoutMs?: number;
@@ -238,7 +238,8 @@ export class ProcessGroup {
   /**
    * Receive the next message with `tag` from rank `src` as raw bytes
    * (`header.total` is the sender's declared full size, for checks).
-   * Rejects with a {@link DistError} naming `src` after `timeoutMs`.
+   * Rejects with a {@link DistError} naming `src` after 0.9·`timeoutMs` (or
+   * naming the rank `src` itself waits for, if `src` reports that first).
    */
   recvRaw(src: number, tag: string | number = 0): Promise<Msg> {
     this.check(src, 'recv');
@@ -250,12 +251,21 @@ export class ProcessGroup {
       return Promise.resolve(m);
     }
     return new Promise<Msg>((resolve, reject) => {
+      // Deadline 0.8·timeoutMs, then tell the others and wait 0.1·timeoutMs more:
+      // if the rank we wait for is itself stuck waiting on a third one, its own
+      // abort (naming that one) arrives first and is the error reported here.
+      const wait = Math.round(0.8 * this.timeoutMs);
       const timer = setTimeout(() => {
         const ws = this.waiters.get(key) ?? [];
         const i = ws.findIndex((w) => w.timer === timer);
         if (i >= 0) ws.splice(i, 1);
-        reject(new DistError(`rank ${this.rank}: waited ${this.timeoutMs} ms for rank ${src} (tag ${tag}); rank ${src} is alive but never sent it: does every rank call the same collectives in the same order?`, src));
-      }, this.timeoutMs);
+        const e = new DistError(`rank ${this.rank}: waited ${wait} ms for rank ${src} (tag ${tag}); rank ${src} is alive but never sent it: does every rank call the same collectives in the same order?`, src);
+        if (!this.aborted) this.abort(e.message);
+        setTimeout(() => {
+          this.fail(e);
+          reject(this.aborted ?? e);
+        }, Math.round(0.1 * this.timeoutMs)).unref();
+      }, wait);
       if (!this.waiters.has(key)) this.waiters.set(key, []);
       this.waiters.get(key)!.push({ resolve, reject, timer });
     });
