@@ -82,6 +82,13 @@ describe('dist faults and launcher (real processes)', function () {
     assert.ok(out.res.ranks[2].stopped, 'the hung rank should have been stopped by the launcher');
   });
 
+  it('a rank alive but never calling the collective ends every other rank naming it (per-operation deadline)', async () => {
+    const f = script('absent.js', collective.replace('CULPRIT', '1').replace('FAULT;', 'await new Promise((ok) => setTimeout(ok, 30000));'));
+    const out = await run(3, f, 4000);
+    checkNamed(out, 1);
+    assert.ok(out.res.ranks[1].stopped, 'the absent rank should have been stopped by the launcher');
+  });
+
   it('a killed master (rank 0) ends every other rank naming rank 0', async () => {
     const f = script('master.js', collective.replace('CULPRIT', '0').replace('FAULT;', "process.kill(process.pid, 'SIGKILL');"));
     checkNamed(await run(3, f), 0);

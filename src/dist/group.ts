@@ -125,6 +125,8 @@ export class ProcessGroup {
   private hbTimer: NodeJS.Timeout | null = null;
   private readonly lastSeen: number[] = [];
   private readonly byes = new Set<number>();
+  /** Whom each peer said (in its last heartbeat) it is waiting for; -1: nobody. */
+  private readonly peerWaits: number[] = [];
   /** Counter that makes the tags of successive collectives distinct. */
   seq = 0;
 
@@ -153,7 +155,7 @@ export class ProcessGroup {
       const t = Date.now();
       for (let r = 0; r < this.worldSize; r++) {
         if (r === this.rank || this.byes.has(r)) continue;
-        void this.senders[r].send(['hb']).catch(() => undefined);
+        void this.senders[r].send(['hb', String(this.waitingFor())]).catch(() => undefined);
         if (t - this.lastSeen[r] > silence) {
           this.fail(new DistError(`rank ${this.rank}: rank ${r} sent no heartbeat for ${t - this.lastSeen[r]} ms (limit timeoutMs/2 = ${silence} ms): rank ${r} crashed, hangs, or blocks its event loop (see its output)`, r));
         }
@@ -168,7 +170,10 @@ export class ProcessGroup {
         const src = Number(id.toString());
         this.lastSeen[src] = Date.now();
         const kind = h.toString();
-        if (kind === 'hb') continue;
+        if (kind === 'hb') {
+          this.peerWaits[src] = Number(payload?.toString() ?? -1);
+          continue;
+        }
         if (kind === 'bye') {
           this.byes.add(src);
           continue;
@@ -193,6 +198,26 @@ export class ProcessGroup {
     } catch {
       /* closed */
     }
+  }
+
+  /** The rank this one waits for (the oldest pending receive), or -1. */
+  private waitingFor(): number {
+    for (const [key, ws] of this.waiters) if (ws.length) return Number(key.split('|')[0]);
+    return -1;
+  }
+
+  /**
+   * Follow "who waits for whom" (from the heartbeats) from `src` to the rank at
+   * the end of the chain: the one that is alive but not sending.
+   */
+  private blame(src: number): { rank: number; chain: number[] } {
+    const chain = [src];
+    let r = src;
+    while ((this.peerWaits[r] ?? -1) >= 0 && this.peerWaits[r] !== this.rank && !chain.includes(this.peerWaits[r])) {
+      r = this.peerWaits[r];
+      chain.push(r);
+    }
+    return { rank: r, chain };
   }
 
   /** Reject everything pending and every later operation with `e`. */
@@ -259,7 +284,9 @@ export class ProcessGroup {
         const ws = this.waiters.get(key) ?? [];
         const i = ws.findIndex((w) => w.timer === timer);
         if (i >= 0) ws.splice(i, 1);
-        const e = new DistError(`rank ${this.rank}: waited ${wait} ms for rank ${src} (tag ${tag}); rank ${src} is alive but never sent it: does every rank call the same collectives in the same order?`, src);
+        const { rank: culprit, chain } = this.blame(src);
+        const via = chain.length > 1 ? `; rank ${chain.slice(0, -1).join(' waits for rank ')} waits for rank ${culprit}` : '';
+        const e = new DistError(`rank ${this.rank}: waited ${wait} ms for rank ${src} (tag ${tag})${via}; rank ${culprit} is alive but never sends: does every rank call the same collectives in the same order?`, culprit);
         if (!this.aborted) this.abort(e.message);
         setTimeout(() => {
           this.fail(e);
