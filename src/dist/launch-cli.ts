@@ -23,6 +23,7 @@ async function main(): Promise<void> {
   }
   const script = argv[i];
   if (!script || !Number.isInteger(nproc) || nproc < 1) throw new Error(USAGE);
+  if (/\.[cm]?ts$/.test(script)) throw new Error(`${script} is TypeScript: compile it first (tsc) and run the .js file; gradlab-run runs JavaScript`);
   const r = await launch({ nproc, script, args: argv.slice(i + 1), masterPort });
   if (r.failedRank >= 0) {
     process.stderr.write(`gradlab-run: ${r.message}\n`);
