@@ -132,9 +132,13 @@ export class ProcessGroup {
 
   /** @internal use {@link initProcessGroup}. */
   constructor(
+    /** This process's rank, in [0, worldSize) (`RANK`). */
     readonly rank: number,
+    /** Number of ranks (`WORLD_SIZE`). */
     readonly worldSize: number,
+    /** Rank within this host (`LOCAL_RANK`). */
     readonly localRank: number,
+    /** The fault deadline in ms (see {@link InitOptions.timeoutMs}). */
     readonly timeoutMs: number,
     private readonly data: zmq.Router,
     private readonly peers: zmq.Dealer[],
