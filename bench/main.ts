@@ -7,6 +7,7 @@
 import { benchAutograd } from './autograd';
 import { benchBackends } from './backends';
 import { benchCheckpoint } from './checkpoint';
+import { benchDist } from './dist';
 import { benchKernel } from './kernel';
 import { benchOptim } from './optim';
 import { benchProbes } from './probes';
@@ -19,6 +20,10 @@ const SUITES: Record<string, { what: string; run: () => Promise<BenchResult[]> }
   optim: {
     what: 'AdamW step over 10M parameters: gradlab vs tfjs tf.train.adam vs PyTorch AdamW; checkpoint save / load vs a plain fs write / read of the same bytes',
     run: async () => [...(await benchOptim()), ...(await benchCheckpoint())],
+  },
+  dist: {
+    what: 'ring all-reduce busbw (nccl-tests definition) on 2 and 4 processes over ZeroMQ loopback, ratio to the raw point-to-point throughput of the same transport',
+    run: benchDist,
   },
   probes: {
     what: 'copy and triad bandwidth: gradlab on the active backend vs STREAM in C (gcc -O3 -march=native, 1 thread; 2-thread OpenMP extra) vs NumPy copyto',

@@ -23,3 +23,4 @@ export * as exercise from './exercise';
 export * as io from './io';
 export * as probes from './probes';
 export * as precision from './precision';
+export * as dist from './dist';

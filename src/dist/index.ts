@@ -1,0 +1,23 @@
+/**
+ * Distributed communication between real OS processes: a torchrun-style process
+ * group over ZeroMQ, point-to-point send / recv, collectives (all-reduce three
+ * ways, broadcast, reduce-scatter, all-gather, barrier) and a launcher.
+ * Introduced in notebooks/04-distributed.
+ */
+export { DEFAULT_TIMEOUT_MS, DistError, ProcessGroup, initProcessGroup, bufferToF32, type InitOptions, type RawMessage } from './group';
+export {
+  allGather,
+  allGatherRingInPlace,
+  allReduce,
+  allReduceHalvingDoubling,
+  allReduceNaive,
+  allReduceRing,
+  barrier,
+  broadcast,
+  chunkStart,
+  reduceScatter,
+  reduceScatterRing,
+  type AllReduceAlgorithm,
+  type TensorLike,
+} from './collectives';
+export { freePort, launch, spawnRanks, type LaunchOptions, type LaunchResult, type RankOutcome, type RankResult, type SpawnRanksOptions } from './launch';
