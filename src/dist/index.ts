@@ -21,3 +21,6 @@ export {
   type TensorLike,
 } from './collectives';
 export { freePort, launch, spawnRanks, type LaunchOptions, type LaunchResult, type RankOutcome, type RankResult, type SpawnRanksOptions } from './launch';
+export * from './cost';
+export * from './plan';
+export * from './pipeline-schedule';
