@@ -7,6 +7,7 @@
  * (The gloo column is measured separately, with torch.distributed.)
  */
 import { spawnRanks } from '../src/dist';
+import { glooReference } from './dist-gloo';
 import { median, type BenchResult } from './report';
 
 const MiB = 1 << 20;
@@ -64,13 +65,21 @@ export async function benchDist(): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   const p2p = await p2pThroughput(64 * MiB, 4);
   out.push({ name: 'p2p 64 MiB (2 processes)', value: p2p / 1e9, unit: 'GB/s', reference: 'itself', ratio: 1 });
+  // gloo (torch.distributed, one thread per rank) at the same sizes, median times as gradlab's.
+  const sizes = [1024, 64 * 1024, MiB, 16 * MiB, 64 * MiB, 256 * MiB];
+  const gloo = glooReference({ worlds: [2, 4], minBytes: 1024, maxBytes: 256 * MiB, collectives: ['all_reduce'] });
   for (const n of [2, 4]) {
-    for (const bytes of [1024, 64 * 1024, MiB, 16 * MiB, 64 * MiB]) {
-      const reps = bytes >= 16 * MiB ? 5 : 20;
+    for (const bytes of sizes) {
+      const reps = bytes >= 64 * MiB ? 3 : bytes >= 16 * MiB ? 5 : 20;
       const t = await ringAllReduceTime(n, bytes, reps);
       const busbw = (bytes / t) * ((2 * (n - 1)) / n);
       const size = bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`;
       out.push({ name: `ring all-reduce busbw n=${n} ${size}`, value: busbw / 1e9, unit: 'GB/s', reference: 'raw p2p 64 MiB', ratio: busbw / p2p });
+      const g = gloo.rows.find((r) => r.collective === 'all_reduce' && r.n === n && r.bytes === bytes);
+      if (g) {
+        const glooBus = (bytes / g.median) * ((2 * (n - 1)) / n);
+        out.push({ name: `  vs gloo all_reduce n=${n} ${size}`, value: glooBus / 1e9, unit: 'GB/s (gloo busbw, median)', reference: `torch ${gloo.torch} gloo`, ratio: busbw / glooBus });
+      }
     }
   }
   return out;

@@ -22,7 +22,7 @@ const SUITES: Record<string, { what: string; run: () => Promise<BenchResult[]> }
     run: async () => [...(await benchOptim()), ...(await benchCheckpoint())],
   },
   dist: {
-    what: 'ring all-reduce busbw (nccl-tests definition) on 2 and 4 processes over ZeroMQ loopback, ratio to the raw point-to-point throughput of the same transport',
+    what: 'ring all-reduce busbw (2 and 4 ranks, 1 KiB-256 MiB) vs raw point-to-point and vs torch.distributed gloo',
     run: benchDist,
   },
   probes: {
