@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { ROOT } from './helpers/child';
+import { alive, ROOT } from './helpers/child';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const dist = require(path.join(ROOT, 'dist', 'src', 'dist')) as typeof import('../src/dist');
@@ -24,14 +24,6 @@ function script(name: string, body: string): string {
   return f;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Launch, collect each rank's lines, check afterwards that no rank is alive. */
 async function run(nproc: number, file: string, graceMs = 10_000) {

@@ -14,7 +14,7 @@ import * as zmq from 'zeromq';
 import { KernelClient, type KernelMessage } from '../kernel/client';
 import { kernelArgv } from '../kernel/spec';
 import { encode, newHeader, readConnectionFile, Signer } from '../kernel/wire';
-import { ROOT } from './helpers/child';
+import { alive, ROOT } from './helpers/child';
 
 const RUNTIME = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-kernel-test-'));
 const start = () => KernelClient.start({ cwd: ROOT, runtimeDir: RUNTIME, log: () => undefined });
@@ -22,14 +22,6 @@ const delay = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 const types = (ms: KernelMessage[]) => ms.map((m) => m.msg_type);
 const plain = (m: KernelMessage | undefined) => (m?.content.data as Record<string, unknown> | undefined)?.['text/plain'];
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitGone(pid: number, ms = 5000): Promise<boolean> {
   for (let t = 0; t < ms && alive(pid); t += 100) await delay(100);

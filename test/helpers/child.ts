@@ -22,3 +22,13 @@ export function runGradlab(code: string, env: Record<string, string | undefined>
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** Whether process `pid` is still alive (signal 0 probes without killing). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
