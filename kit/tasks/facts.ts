@@ -73,7 +73,7 @@ export function adapterFacts(a: DawnAdapter): Record<string, unknown> {
   } catch {
     features = ['timestamp-query', 'shader-f16', 'subgroups', 'float32-filterable'].filter((f) => a.features.has(f));
   }
-  const { device, software } = describeAdapter(a as never);
+  const { device, software } = describeAdapter(a as Parameters<typeof describeAdapter>[0]);
   return {
     vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
     described: device, software, fallback: Boolean(a.isFallbackAdapter ?? info.isFallbackAdapter),

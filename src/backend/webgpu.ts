@@ -39,7 +39,7 @@ export interface GpuLike {
 const importEsm = new Function('url', 'return import(url)') as (url: string) => Promise<unknown>;
 
 /** Describe an adapter in words, and whether it is a software rasteriser. */
-export function describeAdapter(a: AdapterLike): { device: string; software: boolean } {
+export function describeAdapter(a: Pick<AdapterLike, 'info' | 'isFallbackAdapter'>): { device: string; software: boolean } {
   const i = a.info ?? {};
   const words = [i.vendor, i.architecture, i.device, i.description]
     .map((s) => (s ?? '').replace(/-+$/, '').trim())

@@ -18,6 +18,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import { tf } from '../backend/tf';
 import { backendInfo } from '../backend/init';
+import { describeAdapter } from '../backend/webgpu';
 
 /** One NVIDIA GPU as nvidia-smi reports it. */
 export interface NvidiaGpu {
@@ -128,7 +129,7 @@ export function adapterFacts(): AdapterFacts | null {
   const i = be.device?.adapterInfo ?? be.adapterInfo ?? {};
   const str = (k: string) => (typeof i[k] === 'string' ? (i[k] as string).replace(/-+$/, '') : '');
   const f = { vendor: str('vendor'), architecture: str('architecture'), device: str('device'), description: str('description') };
-  return { ...f, software: backendInfo()?.software ?? /llvmpipe|lavapipe|swiftshader|software/i.test(Object.values(f).join(' ')) };
+  return { ...f, software: backendInfo()?.software ?? describeAdapter({ info: f }).software };
 }
 
 /** One line describing the facts (GPU if any, else the CPU; and the backend). */

@@ -48,12 +48,6 @@ export interface RawGpu {
   keepAlive?: unknown[];
 }
 
-function describeInfo(info: Record<string, unknown> | undefined): string {
-  const i = info ?? {};
-  const words = [i.vendor, i.architecture, i.device, i.description].map((s) => String(s ?? '').trim()).filter((s) => s);
-  return [...new Set(words)].join(', ') || 'unknown adapter';
-}
-
 /** The device requested here, kept for the life of the process (with its Dawn instance, which must outlive it). */
 let ownGpu: Promise<RawGpu> | null = null;
 
@@ -85,8 +79,8 @@ async function requestOwn(): Promise<RawGpu> {
  */
 export async function rawGpu(): Promise<RawGpu> {
   if (tf.getBackend() === 'webgpu') {
-    const be = tf.backend() as unknown as { device: Gpu; adapterInfo?: Record<string, unknown> };
-    if (be.device) return { device: be.device, adapter: backendInfo()?.device ?? describeInfo(be.adapterInfo), source: 'tfjs' };
+    const be = tf.backend() as unknown as { device: Gpu; adapterInfo?: Record<string, string> };
+    if (be.device) return { device: be.device, adapter: backendInfo()?.device ?? describeAdapter({ info: be.adapterInfo }).device, source: 'tfjs' };
   }
   ownGpu ??= requestOwn().catch((e) => {
     ownGpu = null;
