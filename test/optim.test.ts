@@ -205,10 +205,26 @@ describe('optim', () => {
             for (let i = 0; i < ps.length; i++) assertClose(await ps[i]!.grad!.data(), decode(ref.grads[i]!), `clipped grad ${i}`);
             disposeAll(ps);
           });
+          it(`${c.name}: totalGradNorm is the same total, and leaves the gradients as they are`, async function () {
+            const ref = needTorch(this, torch).clip[c.name]!;
+            const ps = makeParams();
+            const g = clipGrads(c);
+            ps.forEach((p, i) => (p.grad = tf.tensor(g[i]!, SHAPES[i])));
+            const before = tf.memory().numTensors;
+            const total = optim.totalGradNorm(ps, c.normType);
+            assertClose(await total.data(), decode(ref.total), 'total norm');
+            total.dispose();
+            assert.equal(tf.memory().numTensors, before, 'leaked tensors');
+            for (let i = 0; i < ps.length; i++) assert.deepEqual(Array.from(await ps[i]!.grad!.data()), Array.from(Float32Array.from(g[i]!)), `grad ${i} changed`);
+            disposeAll(ps);
+          });
         }
         it('returns 0 and changes nothing when no parameter has a gradient', async () => {
           const ps = makeParams();
           assert.equal(await optim.clipGradNorm(ps, 1), 0);
+          const none = optim.totalGradNorm(ps);
+          assert.equal((await none.data())[0], 0);
+          none.dispose();
           disposeAll(ps);
         });
         it('clipGradValue clamps every element to [−clip, clip]', async () => {

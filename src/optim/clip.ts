@@ -23,10 +23,7 @@ export async function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, no
   const ps = Array.from(params).filter((p) => p.grad !== null);
   if (ps.length === 0) return 0;
   const total = tf.tidy(() => {
-    const norm = (x: tf.Tensor): tf.Tensor =>
-      normType === Infinity ? x.abs().max() : normType === 2 ? x.square().sum().sqrt() : x.abs().pow(normType).sum().pow(1 / normType);
-    const norms = tf.stack(ps.map((p) => norm(p.grad!)));
-    const tot = normType === Infinity ? norms.max() : norm(norms);
+    const tot = totalGradNorm(ps, normType);
     const coef = tf.scalar(maxNorm).div(tot.add(1e-6)).minimum(1);
     for (const p of ps) {
       const old = p.grad!;
@@ -38,6 +35,27 @@ export async function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, no
   const v = (await total.data())[0]!;
   total.dispose();
   return v;
+}
+
+/**
+ * The total p-norm of the gradients, `‖(‖g₁‖ₚ, …, ‖g_k‖ₚ)‖ₚ` (the max of |g| for p = ∞),
+ * as a device scalar (no read-back): what {@link clipGradNorm} clips by, for logging a
+ * gradient norm without clipping. Parameters without a gradient are ignored; none gives 0.
+ * Per-tensor norms are stacked, not added with `tf.addN` (on webgpu addN binds every
+ * input at once and fails past the device's storage-buffer limit).
+ *
+ * Reference: the `total_norm` of `torch.nn.utils.clip_grad_norm_`. Introduced in notebooks/02-optim.
+ */
+export function totalGradNorm(params: Iterable<Tensor>, normType = 2): tf.Tensor {
+  if (!(normType > 0)) throw new Error(`totalGradNorm: normType must be > 0 (2, 1, Infinity, ...), got ${normType}`);
+  const ps = Array.from(params).filter((p) => p.grad !== null);
+  return tf.tidy(() => {
+    if (ps.length === 0) return tf.scalar(0);
+    const norm = (x: tf.Tensor): tf.Tensor =>
+      normType === Infinity ? x.abs().max() : normType === 2 ? x.square().sum().sqrt() : x.abs().pow(normType).sum().pow(1 / normType);
+    const norms = tf.stack(ps.map((p) => norm(p.grad!)));
+    return normType === Infinity ? norms.max() : norm(norms);
+  });
 }
 
 /**

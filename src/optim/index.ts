@@ -9,7 +9,7 @@ export { Optimizer, decayGroups, type DecayGroupsOptions, type OptimizerStateDic
 export { SGD, sgdUpdate, type SgdOptions } from './sgd';
 export { Adam, adamUpdate, type AdamOptions } from './adam';
 export { AdamW, adamwUpdate } from './adamw';
-export { clipGradNorm, clipGradValue } from './clip';
+export { clipGradNorm, clipGradValue, totalGradNorm } from './clip';
 export {
   constant,
   linearWarmup,

@@ -94,13 +94,6 @@ export interface MixedPrecisionRow {
   ms: number;
 }
 
-/** ‖g‖₂ over every parameter's gradient, as a device scalar. Pairwise adds, not `tf.addN`: on WebGPU an addN of
- * many tensors binds one storage buffer per input and can exceed the adapter's limit (8 on llvmpipe), which
- * invalidates the whole command buffer (the other kernels in it too). */
-function gradNorm(params: readonly ag.Tensor[]): tf.Tensor {
-  return tf.tidy(() => tf.sqrt(params.map((p) => tf.sum(tf.square(p.grad!))).reduce((a, b) => tf.add(a, b))));
-}
-
 /** What {@link mixedPrecisionRun} returns. Introduced in notebooks/03-gpu/04-mixed-precision. */
 export interface MixedPrecisionResult {
   mode: MixedPrecisionMode;
@@ -248,11 +241,11 @@ export async function mixedPrecisionRun(options: MixedPrecisionOptions): Promise
       let norm: tf.Tensor;
       if (scaler) {
         scaler.unscale(opt);
-        norm = gradNorm(params);
+        norm = optim.totalGradNorm(params);
         skipped = !(await scaler.step(opt));
         scaler.update();
       } else {
-        norm = gradNorm(params);
+        norm = optim.totalGradNorm(params);
         opt.step();
       }
       const lossValue = (await lossCopy.data())[0]! / o.lossFactor;
