@@ -45,7 +45,8 @@ export async function ringAllReduceTime(n: number, bytes: number, reps: number):
     nproc: n,
     args: [bytes, reps],
     timeoutMs: 120_000,
-    fn: async (pg: import('../src/dist').ProcessGroup, d: typeof import('../src/dist'), [b, k]: [number, number]) => {
+    fn: async (pg: import('../src/dist').ProcessGroup, gl: typeof import('../src'), [b, k]: [number, number]) => {
+      const d = gl.dist;
       const x = new Float32Array(b / 4).fill(1);
       await d.allReduce(pg, x);
       const times: number[] = [];

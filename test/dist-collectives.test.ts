@@ -23,7 +23,8 @@ function input(r: number, len: number): Float32Array {
 }
 
 /** Body run in every rank (serialised by spawnRanks): all collectives on all sizes. */
-async function rankBody(pg: import('../src/dist').ProcessGroup, d: typeof import('../src/dist'), args: [number[], number]) {
+async function rankBody(pg: import('../src/dist').ProcessGroup, gl: typeof import('../src'), args: [number[], number]) {
+  const d = gl.dist;
   const [sizes, big] = args;
   const inp = (r: number, len: number) => Float32Array.from({ length: len }, (_, i) => Math.sin(i * 0.37 + r * 1.3) * (r + 1));
   const n = pg.worldSize, r = pg.rank;

@@ -97,7 +97,7 @@ describe('dist faults and launcher (real processes)', function () {
   });
 
   it('spawnRanks returns each rank result and rejects naming a failed rank', async () => {
-    const res = await dist.spawnRanks({ nproc: 2, fn: async (pg: import('../src/dist').ProcessGroup, d: typeof dist) => Array.from(await d.allReduce(pg, Float32Array.of(pg.rank + 1))), timeoutMs: TIMEOUT });
+    const res = await dist.spawnRanks({ nproc: 2, fn: async (pg: import('../src/dist').ProcessGroup, gl: typeof import('../src')) => Array.from(await gl.dist.allReduce(pg, Float32Array.of(pg.rank + 1))), timeoutMs: TIMEOUT });
     assert.deepEqual(res.map((x) => x.result), [[3], [3]]);
     await assert.rejects(
       dist.spawnRanks({ nproc: 2, fn: async (pg: { rank: number }) => { if (pg.rank === 1) throw new Error('boom'); }, timeoutMs: TIMEOUT }),
@@ -105,20 +105,19 @@ describe('dist faults and launcher (real processes)', function () {
     );
   });
 
-  it('allReduce on a tfjs tensor returns a new tensor with the sum', async () => {
+  it('allReduce on a tfjs tensor returns a new tensor with the sum, in ranks initialised on the backend asked for', async () => {
     const res = await dist.spawnRanks({
       nproc: 2,
-      args: [ROOT],
-      fn: async (pg: import('../src/dist').ProcessGroup, d: typeof dist, [root]: [string]) => {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const tf = require(require.resolve('@tensorflow/tfjs', { paths: [root] })) as typeof import('@tensorflow/tfjs');
+      fn: async (pg: import('../src/dist').ProcessGroup, gl: typeof import('../src')) => {
+        const tf = gl.tf;
         const x = tf.tensor2d([[1, 2], [3, pg.rank]]);
-        const y = await d.allReduce(pg, x, { op: 'mean' });
-        return { shape: y.shape, values: Array.from(y.dataSync()), input: Array.from(x.dataSync()) };
+        const y = await gl.dist.allReduce(pg, x, { op: 'mean' });
+        return { shape: y.shape, values: Array.from(y.dataSync()), input: Array.from(x.dataSync()), backend: gl.backendInfo()?.name };
       },
+      backend: 'cpu',
       timeoutMs: 20_000,
     });
-    for (const x of res) assert.deepEqual(x.result, { shape: [2, 2], values: [1, 2, 3, 0.5], input: [1, 2, 3, x.rank] });
+    for (const x of res) assert.deepEqual(x.result, { shape: [2, 2], values: [1, 2, 3, 0.5], input: [1, 2, 3, x.rank], backend: process.env.GRADLAB_BACKEND ?? 'cpu' });
   });
 
   it('configuration errors: rank ≥ WORLD_SIZE, missing env, port in use, ranks disagreeing on WORLD_SIZE, ranks missing at the rendezvous', async () => {

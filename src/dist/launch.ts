@@ -152,18 +152,32 @@ export interface SpawnRanksOptions {
   /** A script file to run (it calls `initProcessGroup` itself)... */
   script?: string;
   /**
-   * ...or the source of an async function `(pg, dist, args) => result` (e.g.
-   * `String(myFn)`), run in each rank after `initProcessGroup`; its return value
-   * (JSON) is the rank's result. `dist` is `require('gradlab').dist`; use
-   * `require` inside for anything else.
+   * ...or an async function `(pg, gl, args) => result` (or its source), run in
+   * each rank after `initProcessGroup` and `gl.init()`; its return value (JSON)
+   * is the rank's result. `gl` is the whole gradlab library (`gl.dist`, `gl.nn`,
+   * `gl.tf`, ...), already initialised on {@link SpawnRanksOptions.backend}.
+   * The function is sent to the ranks as source text, so it must use only its
+   * parameters, never variables of the notebook around it.
    */
   fn?: string | ((...a: never[]) => unknown);
+  /**
+   * The backend each rank computes on. Default: the backend the calling process
+   * chose with `gl.init()` (so a notebook's ranks run where the notebook runs),
+   * or `'auto'` before `init()`. `GRADLAB_BACKEND`, inherited, overrides both.
+   */
+  backend?: string;
   /** Arguments: command-line args for `script`, the third parameter of `fn`. */
   args?: unknown[];
   /** The process group timeout of each rank (ms). Default 30 000. */
   timeoutMs?: number;
   /** Called with each output line of each rank (default: none; lines are kept). */
   onOutput?: (rank: number, line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+/** The backend this process chose with `gl.init()`, or 'auto' (loaded lazily: `gradlab-run` never loads tfjs). */
+function parentBackend(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../backend/init') as typeof import('../backend/init')).backendInfo()?.name ?? 'auto';
 }
 
 /** One rank's result from {@link spawnRanks}: `result` is the last stdout line that parses as JSON. */
@@ -187,11 +201,12 @@ export async function spawnRanks(o: SpawnRanksOptions): Promise<RankResult[]> {
     if (!o.fn) throw new Error('spawnRanks needs `script` (a file) or `fn` (an async function or its source)');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-ranks-'));
     script = path.join(tmp, 'rank.js');
-    const dist = JSON.stringify(path.resolve(__dirname));
+    const lib = JSON.stringify(path.resolve(__dirname, '..', 'index.js'));
     fs.writeFileSync(
       script,
-      `const dist = require(${dist});\n(async () => {\n  const pg = await dist.initProcessGroup({ timeoutMs: ${timeoutMs} });\n` +
-        `  const fn = (${String(o.fn)});\n  let r;\n  try { r = await fn(pg, dist, ${JSON.stringify(o.args ?? [])}); }\n` +
+      `const gl = require(${lib});\n(async () => {\n  await gl.init({ backend: ${JSON.stringify(o.backend ?? parentBackend())} });\n` +
+        `  const pg = await gl.dist.initProcessGroup({ timeoutMs: ${timeoutMs} });\n` +
+        `  const fn = (${String(o.fn)});\n  let r;\n  try { r = await fn(pg, gl, ${JSON.stringify(o.args ?? [])}); }\n` +
         `  catch (e) { pg.abort(String(e && e.message)); throw e; }\n  await pg.destroy();\n` +
         `  await new Promise((ok) => process.stdout.write(JSON.stringify(r === undefined ? null : r) + '\\n', ok));\n` +
         `})().then(() => process.exit(0), (e) => { console.error(e && e.stack || e); process.exit(1); });\n`,
