@@ -48,6 +48,13 @@ async function rankBody(pg: import('../src/dist').ProcessGroup, gl: typeof impor
     for (let i = 0; i < big; i++) worst = Math.max(worst, Math.abs(y[i] - ref[i]) / (mag[i] + 1e-30));
     out[`${algorithm}/big`] = worst;
   }
+  // bytes each rank sends per algorithm on S = 1000 elements (pg.traffic)
+  for (const algorithm of ['naive', 'ring', 'halving-doubling'] as const) {
+    await d.barrier(pg);
+    const before = pg.traffic.bytesSent;
+    await d.allReduce(pg, inp(r, 1000), { algorithm });
+    out[`sent/${algorithm}`] = pg.traffic.bytesSent - before;
+  }
   // point to point with tags, out of order
   if (r === 0) {
     await pg.send(Float32Array.of(1, 2), 1, 'a');
@@ -136,6 +143,22 @@ describe('dist collectives on real processes', function () {
       for (let r = 0; r < n; r++) for (const algo of ['naive', 'ring', 'halving-doubling']) assert.ok((results[n][r][`${algo}/big`] as number) <= 1e-6, `rank ${r} ${algo}: ${results[n][r][`${algo}/big`]}`);
     });
   }
+
+  it('pg.traffic counts the bytes each algorithm sends: ring 2(n−1)/n·S per rank, naive (n−1)·S from rank 0 and S from the others', () => {
+    // S = 1000 float32 = 4000 bytes; n = 2 and 4 divide it, so the ring's chunks are equal.
+    const S = 4000;
+    for (const n of [2, 4]) {
+      for (let r = 0; r < n; r++) {
+        const got = results[n][r];
+        assert.equal(got['sent/ring'], (2 * (n - 1) * S) / n, `n=${n} rank ${r} ring`);
+        assert.equal(got['sent/halving-doubling'], (2 * (n - 1) * S) / n, `n=${n} rank ${r} halving-doubling`);
+        assert.equal(got['sent/naive'], r === 0 ? (n - 1) * S : S, `n=${n} rank ${r} naive`);
+      }
+    }
+    // n = 3 does not divide 1000 elements: ranks send 2·(333 or 334)-element chunks, 2(n−1)/n·S in total over ranks.
+    const total3 = results[3].reduce((a, x) => a + (x['sent/ring'] as number), 0);
+    assert.equal(total3, 3 * (2 * 2 * S) / 3);
+  });
 
   it('send/recv match by tag, not by arrival order', () => {
     assert.deepEqual(results[2][1].p2p, [3, 1, 2]);

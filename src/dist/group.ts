@@ -129,6 +129,13 @@ export class ProcessGroup {
   private readonly peerWaits: number[] = [];
   /** Counter that makes the tags of successive collectives distinct. */
   seq = 0;
+  /**
+   * What this rank has sent and received since the group started (payload
+   * bytes and messages of `send` / `recv`, heartbeats excluded): the numbers
+   * a learner checks the cost formulas against, e.g. a ring all-reduce of S
+   * bytes sends 2(n−1)/n·S bytes from every rank. Reset it by assigning zeros.
+   */
+  traffic = { bytesSent: 0, messagesSent: 0, bytesReceived: 0, messagesReceived: 0 };
 
   /** @internal use {@link initProcessGroup}. */
   constructor(
@@ -261,6 +268,8 @@ export class ProcessGroup {
     this.check(dst, 'send');
     const arr = 'dataSync' in data ? data.dataSync() : data;
     const header = JSON.stringify({ tag: String(tag), len: arr.byteLength, total });
+    this.traffic.bytesSent += arr.byteLength;
+    this.traffic.messagesSent++;
     await this.senders[dst].send([header, bytesOf(arr)]);
   }
 
@@ -272,6 +281,15 @@ export class ProcessGroup {
    */
   recvRaw(src: number, tag: string | number = 0): Promise<Msg> {
     this.check(src, 'recv');
+    return this.take(src, tag).then((m) => {
+      this.traffic.bytesReceived += m.payload.byteLength;
+      this.traffic.messagesReceived++;
+      return m;
+    });
+  }
+
+  /** The next message from `src` with `tag`: queued already, or awaited with the deadline described at {@link recvRaw}. */
+  private take(src: number, tag: string | number): Promise<Msg> {
     const key = `${src}|${String(tag)}`;
     const q = this.inbox.get(key);
     if (q && q.length) {

@@ -164,6 +164,9 @@ export interface SpawnRanksOptions {
    * The backend each rank computes on. Default: the backend the calling process
    * chose with `gl.init()` (so a notebook's ranks run where the notebook runs),
    * or `'auto'` before `init()`. `GRADLAB_BACKEND`, inherited, overrides both.
+   * `'none'` skips `gl.init()` in the ranks: for code that only moves typed
+   * arrays (the collectives themselves), it saves each rank the backend's start
+   * (about 7 s for WebGPU on a software adapter).
    */
   backend?: string;
   /** Arguments: command-line args for `script`, the third parameter of `fn`. */
@@ -204,7 +207,8 @@ export async function spawnRanks(o: SpawnRanksOptions): Promise<RankResult[]> {
     const lib = JSON.stringify(path.resolve(__dirname, '..', 'index.js'));
     fs.writeFileSync(
       script,
-      `const gl = require(${lib});\n(async () => {\n  await gl.init({ backend: ${JSON.stringify(o.backend ?? parentBackend())} });\n` +
+      `const gl = require(${lib});\nconst backend = ${JSON.stringify(o.backend ?? parentBackend())};\n` +
+        `(async () => {\n  if (backend !== 'none') await gl.init({ backend });\n` +
         `  const pg = await gl.dist.initProcessGroup({ timeoutMs: ${timeoutMs} });\n` +
         `  const fn = (${String(o.fn)});\n  let r;\n  try { r = await fn(pg, gl, ${JSON.stringify(o.args ?? [])}); }\n` +
         `  catch (e) { pg.abort(String(e && e.message)); throw e; }\n  await pg.destroy();\n` +
