@@ -72,7 +72,8 @@ async function rankBody(pg: import('../src/dist').ProcessGroup, gl: typeof impor
 /** The unsplit model on the full batch, in this process. */
 function dense() {
   const ps = MODEL.map((l) => ({ W: ag.param(tf.tensor(l.W, l.shape)), b: ag.param(tf.tensor(l.b)) }));
-  let h: ag.Tensor = ag.tensor(tf.tensor(X, [B, WIDTHS[0]!]));
+  const x = ag.tensor(tf.tensor(X, [B, WIDTHS[0]!]));
+  let h: ag.Tensor = x;
   ps.forEach((p, l) => {
     h = nn.linear(h, p.W, p.b);
     if (l < ps.length - 1) h = nn.gelu(h);
@@ -82,6 +83,7 @@ function dense() {
   loss.backward();
   const grads = ps.flatMap((p) => [Array.from(p.W.grad!.dataSync()), Array.from(p.b.grad!.dataSync())]);
   loss.dispose();
+  x.dispose();
   for (const p of ps) (p.W.dispose(), p.b.dispose());
   return { loss: lv, grads };
 }
