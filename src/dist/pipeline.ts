@@ -257,8 +257,9 @@ export interface TimelineStats {
   busy: number;
   /** Measured idle fraction `1 − busy / (p · makespan)`, to set beside `bubbleFraction(p, m)`. */
   bubble: number;
-  /** Mean forward and backward durations (ms). */
+  /** Mean forward duration (ms). */
   meanF: number;
+  /** Mean backward duration (ms). */
   meanB: number;
 }
 
