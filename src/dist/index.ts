@@ -24,3 +24,4 @@ export { freePort, launch, spawnRanks, type LaunchOptions, type LaunchResult, ty
 export * from './cost';
 export * from './plan';
 export * from './pipeline-schedule';
+export { DistributedDataParallel, bucketAssignment, overlapTimeline, MB, type Bucket, type DDPOptions, type SyncReport } from './ddp';
