@@ -21,8 +21,8 @@ import { needTorch, runTorch, type TorchRun } from './helpers/torch';
 
 const { tf, nn, optim, ag } = gl;
 
-interface Cfg { B: number; steps: number; every: number; sizes: number[]; opt: 'sgd' | 'adamw'; lr: number; seed: number; cap: number; firstCap: number; checkNoGrad?: boolean }
-interface RankOut { snaps: number[][]; counts: number[]; buckets: string[][]; reportBuckets: number; reportBytes: number; noGradError: string | null; init: number[] }
+interface Cfg { B: number; steps: number; every: number; sizes: number[]; opt: 'sgd' | 'adamw'; lr: number; seed: number; cap: number; firstCap: number }
+interface RankOut { snaps: number[][]; grad0: number[]; counts: number[]; buckets: string[][]; reportBuckets: number; reportBytes: number; init: number[] }
 
 /** Step `step`'s batch: x [B, din], y [B, dout] (same formulas in the ranks). */
 function batch(step: number, B: number, din: number, dout: number) {
@@ -44,14 +44,7 @@ async function rankTrain(pg: import('../src/dist').ProcessGroup, g: typeof impor
   const model = new nn.MLP(sizes, { activation: 'tanh', rng: seed + r }); // ranks differ until DDP broadcasts rank 0's values
   const ddp = await dist.DistributedDataParallel.create(model, pg, { bucketCapMB: cap, firstBucketCapMB: firstCap });
   const init = await flat(model);
-  let noGradError: string | null = null;
-  if (cfg.checkNoGrad) {
-    try {
-      await ddp.syncGradients();
-    } catch (e) {
-      noGradError = (e as Error).message;
-    }
-  }
+  let grad0: number[] = [];
   const o = opt === 'adamw' ? new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 }) : new optim.SGD(model.parameters(), { lr, momentum: 0.9 });
   const lo = Math.floor((r * B) / N), hi = Math.floor(((r + 1) * B) / N);
   const snaps: number[][] = [], counts: number[] = [];
@@ -66,21 +59,23 @@ async function rankTrain(pg: import('../src/dist').ProcessGroup, g: typeof impor
     x.dispose();
     y.dispose();
     rep = await ddp.syncGradients();
+    if (step === 0) for (const p of model.parameters()) grad0.push(...Array.from((await p.grad!.data()) as Float32Array));
     o.step();
     o.zeroGrad();
     counts.push(tf.memory().numTensors);
     if ((step + 1) % every === 0) snaps.push(await flat(model));
   }
-  return { snaps, counts, buckets: ddp.buckets.map((b) => b.params), reportBuckets: rep!.buckets, reportBytes: rep!.bytes, noGradError, init };
+  return { snaps, counts, buckets: ddp.buckets.map((b) => b.params), reportBuckets: rep!.buckets, reportBytes: rep!.bytes, grad0, init };
 }
 
 /** Single-process reference: the same model and data; loss = (1/N) Σ_r mean over shard r (= full-batch mean when N divides B). */
-async function reference(cfg: Cfg, N: number, fullBatch: boolean): Promise<number[][]> {
+async function reference(cfg: Cfg, N: number, fullBatch: boolean): Promise<{ snaps: number[][]; grad0: number[] }> {
   const { B, steps, every, sizes, opt, lr, seed } = cfg;
   const din = sizes[0]!, dout = sizes[sizes.length - 1]!;
   const model = new nn.MLP(sizes, { activation: 'tanh', rng: seed });
   const o = opt === 'adamw' ? new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 }) : new optim.SGD(model.parameters(), { lr, momentum: 0.9 });
   const snaps: number[][] = [];
+  let grad0: number[] = [];
   for (let step = 0; step < steps; step++) {
     const { x, y } = batch(step, B, din, dout);
     const X = tf.tensor2d(x, [B, din]), Y = tf.tensor2d(y, [B, dout]);
@@ -102,13 +97,14 @@ async function reference(cfg: Cfg, N: number, fullBatch: boolean): Promise<numbe
     X.dispose();
     Y.dispose();
     shards.forEach((t) => t.dispose());
+    if (step === 0) grad0 = model.parameters().flatMap((p) => Array.from(p.grad!.dataSync()));
     o.step();
     o.zeroGrad();
     if ((step + 1) % every === 0) snaps.push(model.parameters().flatMap((p) => Array.from(p.data.dataSync())));
   }
   model.dispose();
   o.dispose();
-  return snaps;
+  return { snaps, grad0 };
 }
 
 const maxDiff = (a: readonly number[], b: readonly number[]) => {
@@ -118,7 +114,7 @@ const maxDiff = (a: readonly number[], b: readonly number[]) => {
 
 const BASE: Omit<Cfg, 'B' | 'opt' | 'lr'> = { steps: 20, every: 5, sizes: [5, 16, 16, 3], seed: 100, cap: 25, firstCap: 1 };
 const CASES: { N: number; cfg: Cfg; full: boolean }[] = [
-  { N: 2, cfg: { ...BASE, B: 12, opt: 'sgd', lr: 0.1, checkNoGrad: true }, full: true },
+  { N: 2, cfg: { ...BASE, B: 12, opt: 'sgd', lr: 0.1 }, full: true },
   { N: 4, cfg: { ...BASE, B: 12, opt: 'adamw', lr: 0.01 }, full: true },
   { N: 3, cfg: { ...BASE, B: 10, opt: 'sgd', lr: 0.1 }, full: false },
 ];
@@ -132,6 +128,7 @@ describe('dist/ddp: DistributedDataParallel', function () {
   let bucketRun: RankOut[];
   let torchRun: TorchRun<{ ranks: { snaps: number[][] }[]; buckets: number[][][] }> | undefined;
   let mismatch: unknown;
+  let unused: unknown;
 
   before(async function () {
     await useBackend('cpu');
@@ -150,6 +147,26 @@ describe('dist/ddp: DistributedDataParallel', function () {
           const model = new g.nn.MLP([4, pg.rank === 2 ? 9 : 8, 2], { rng: 0 });
           try {
             await g.dist.DistributedDataParallel.create(model, pg);
+            return 'no error';
+          } catch (e) {
+            return (e as Error).message;
+          }
+        },
+        timeoutMs: 20_000,
+      })
+      .then((r) => r.map((x) => x.result));
+    // (d): rank 1 leaves layer 1 out of its loss; it fails naming the parameters, rank 0 fails at once naming rank 1.
+    unused = await gl.dist
+      .spawnRanks({
+        nproc: 2,
+        fn: async (pg: import('../src/dist').ProcessGroup, g: typeof import('../src')) => {
+          const model = new g.nn.MLP([4, 8, 2], { rng: 0 });
+          const ddp = await g.dist.DistributedDataParallel.create(model, pg);
+          const x = g.tf.ones([3, 4]);
+          const loss = pg.rank === 1 ? g.ag.mean(model.layers[0]!.forward(x)) : g.nn.mse(ddp.forward(x), g.tf.zeros([3, 2]));
+          loss.backward();
+          try {
+            await ddp.syncGradients();
             return 'no error';
           } catch (e) {
             return (e as Error).message;
@@ -179,13 +196,16 @@ describe('dist/ddp: DistributedDataParallel', function () {
 
   for (const { N, cfg, full } of CASES) {
     it(`N=${N} (${cfg.opt}, batch ${cfg.B}): every rank's parameters equal single-process training on ${full ? 'the full batch' : 'the mean of the shard means'} within 1e-5`, async () => {
-      const ref = await reference(cfg, N, full);
+      const { snaps: ref, grad0 } = await reference(cfg, N, full);
       const ranks = out[N]!;
       assert.equal(ranks.length, N);
       let worst = 0;
       for (const [r, res] of ranks.entries()) {
         assert.equal(res.snaps.length, cfg.steps / cfg.every);
         assert.deepEqual(res.init, ranks[0]!.init, `rank ${r} did not start from rank 0's parameters`);
+        // The averaged gradient itself (AdamW alone would hide a wrong scale: it is invariant to it).
+        const dg = maxDiff(res.grad0, grad0);
+        assert.ok(dg <= 1e-6, `rank ${r}, step 1: max |ḡ_DDP − g_single| = ${dg}`);
         for (const [k, snap] of res.snaps.entries()) {
           const d = maxDiff(snap, ref[k]!);
           worst = Math.max(worst, d);
@@ -197,7 +217,7 @@ describe('dist/ddp: DistributedDataParallel', function () {
       assert.ok(maxDiff(ranks[0]!.snaps.at(-1)!, ranks[0]!.init) > 1e-2);
       if (!full) {
         // With shards 3, 3, 4 the full-batch mean is a different objective: DDP does not equal it.
-        const fullRef = await reference(cfg, N, true);
+        const fullRef = (await reference(cfg, N, true)).snaps;
         const d = maxDiff(ranks[0]!.snaps.at(-1)!, fullRef.at(-1)!);
         console.log(`      N=3, B=10: DDP vs full-batch mean objective differ by max |Δθ| = ${d.toExponential(2)}`);
         assert.ok(d > 1e-4, `N=3 with B=10 should differ from full-batch training, max |Δθ| = ${d}`);
@@ -254,7 +274,10 @@ describe('dist/ddp: DistributedDataParallel', function () {
     // Every rank fails (none hangs), each with the same message naming rank 2.
     assert.ok(Array.isArray(mismatch) && mismatch.length === 3, JSON.stringify(mismatch));
     for (const m of mismatch as string[]) assert.match(m, /rank 2's parameter #0 is 'layers\.0\.weight' \[4, 9\] but rank 0's is 'layers\.0\.weight' \[4, 8\]/);
-    for (const res of out[2]!) assert.match(res.noGradError ?? '', /parameter\(s\) 'layers\.0\.weight', .* have no gradient/);
+    assert.ok(Array.isArray(unused) && unused.length === 2, JSON.stringify(unused));
+    const [r0, r1] = unused as string[];
+    assert.match(r1!, /syncGradients on rank 1: parameter\(s\) 'layers\.1\.weight', 'layers\.1\.bias' have no gradient/);
+    assert.match(r0!, /rank 1 failed: .*'layers\.1\.weight'/);
   });
 
   it('overlapTimeline: worked by hand', () => {

@@ -290,18 +290,19 @@ export class DistributedDataParallel {
    * optimiser step. Returns (and keeps in {@link lastReport}) what it did.
    *
    * @throws if a parameter has no gradient (it did not take part in the loss),
-   * naming it; DDP with `find_unused_parameters=False` fails likewise.
+   * naming it, and aborts the group so the other ranks fail at once naming
+   * this rank; DDP with `find_unused_parameters=False` fails likewise.
    */
   async syncGradients(): Promise<SyncReport> {
     const pg = this.pg, N = pg.worldSize, t0 = now();
     const missing = this.named.filter(([, p]) => p.grad === null).map(([name]) => `'${name}'`);
     if (missing.length) {
-      throw new DistError(
+      const why =
         `DistributedDataParallel.syncGradients on rank ${pg.rank}: parameter(s) ${missing.join(', ')} have no gradient: ` +
-          'they were not used to compute the loss (or backward() was not called). Every parameter must receive a gradient on every rank ' +
-          "(as DDP with find_unused_parameters=False); remove unused parameters from the module.",
-        pg.rank,
-      );
+        'they were not used to compute the loss (or backward() was not called). Every parameter must receive a gradient on every rank ' +
+        '(as DDP with find_unused_parameters=False); remove unused parameters from the module.';
+      pg.abort(why); // the other ranks fail at once, naming this rank, instead of waiting in the all-reduce
+      throw new DistError(why, pg.rank);
     }
     const report: SyncReport = { buckets: this.groups.length, bytes: 0, commSeconds: 0, packSeconds: 0, unpackSeconds: 0, totalSeconds: 0, perBucket: [] };
     for (const [index, g] of this.groups.entries()) {
