@@ -48,6 +48,18 @@ async function rankBody(pg: import('../src/dist').ProcessGroup, gl: typeof impor
     for (let i = 0; i < big; i++) worst = Math.max(worst, Math.abs(y[i] - ref[i]) / (mag[i] + 1e-30));
     out[`${algorithm}/big`] = worst;
   }
+  // A buffer changed right after a collective returns (an in-place mean, a reused buffer) must not
+  // change what the peers received: 10 back-to-back means, and sums whose input is overwritten at once.
+  const means: number[][] = [], reused: number[][] = [];
+  for (let k = 0; k < 10; k++) means.push(Array.from(await d.allReduce(pg, inp(r + k, 658), { op: 'mean' })));
+  const buf = new Float32Array(658);
+  for (let k = 0; k < 10; k++) {
+    buf.set(inp(r + k, 658));
+    reused.push(Array.from(await d.allReduce(pg, buf)));
+    buf.fill(-1e6);
+  }
+  out.means = means.flat();
+  out.reused = reused.flat();
   // bytes each rank sends per algorithm on S = 1000 elements (pg.traffic)
   for (const algorithm of ['naive', 'ring', 'halving-doubling'] as const) {
     await d.barrier(pg);
@@ -143,6 +155,23 @@ describe('dist collectives on real processes', function () {
       for (let r = 0; r < n; r++) for (const algo of ['naive', 'ring', 'halving-doubling']) assert.ok((results[n][r][`${algo}/big`] as number) <= 1e-6, `rank ${r} ${algo}: ${results[n][r][`${algo}/big`]}`);
     });
   }
+
+  it('a buffer changed right after a collective returns does not change what the peers got (10 in-place means, 10 reused buffers)', () => {
+    for (const n of WORLDS) {
+      const expect = (k: number, mean: boolean) => {
+        const xs = Array.from({ length: n }, (_, q) => input(q + k, 658));
+        return Array.from({ length: 658 }, (_, i) => xs.reduce((a, x) => a + x[i], 0) / (mean ? n : 1));
+      };
+      const means = Array.from({ length: 10 }, (_, k) => expect(k, true)).flat();
+      const sums = Array.from({ length: 10 }, (_, k) => expect(k, false)).flat();
+      const mag = sums.map(() => 4 * n * n);
+      for (let r = 0; r < n; r++) {
+        close(results[n][r].means as number[], means, mag, `n=${n} rank ${r} mean`);
+        close(results[n][r].reused as number[], sums, mag, `n=${n} rank ${r} reused buffer`);
+        assert.deepEqual(results[n][r].means, results[n][0].means, `n=${n}: rank ${r} and rank 0 disagree on the mean`);
+      }
+    }
+  });
 
   it('pg.traffic counts the bytes each algorithm sends: ring 2(n−1)/n·S per rank, naive (n−1)·S from rank 0 and S from the others', () => {
     // S = 1000 float32 = 4000 bytes; n = 2 and 4 divide it, so the ring's chunks are equal.

@@ -260,9 +260,12 @@ export class ProcessGroup {
 
   /**
    * Send a typed array (or a tfjs tensor, through its `dataSync()`) to rank
-   * `dst`. Resolves when ZeroMQ has queued it; the bytes are not copied, so do
-   * not overwrite the array until the receiver has it (collectives never do).
-   * Like `torch.distributed.send`. `total` is for collectives' size checks.
+   * `dst`. Resolves when ZeroMQ has queued it. The bytes are copied first:
+   * ZeroMQ sends a Buffer without copying it and may still be reading it after
+   * this resolves, so without the copy a caller that changes the array right
+   * after a collective returns (an in-place mean, a reused buffer) would send
+   * the changed values to a peer. Like `torch.distributed.send`, the array is
+   * free to change once this resolves. `total` is for collectives' size checks.
    */
   async send(data: ArrayBufferView | { dataSync(): ArrayBufferView }, dst: number, tag: string | number = 0, total?: number): Promise<void> {
     this.check(dst, 'send');
@@ -270,7 +273,7 @@ export class ProcessGroup {
     const header = JSON.stringify({ tag: String(tag), len: arr.byteLength, total });
     this.traffic.bytesSent += arr.byteLength;
     this.traffic.messagesSent++;
-    await this.senders[dst].send([header, bytesOf(arr)]);
+    await this.senders[dst].send([header, Buffer.from(bytesOf(arr))]);
   }
 
   /**
