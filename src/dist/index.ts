@@ -24,3 +24,4 @@ export { freePort, launch, spawnRanks, type LaunchOptions, type LaunchResult, ty
 export * from './cost';
 export * from './plan';
 export * from './pipeline-schedule';
+export * from './zero';
