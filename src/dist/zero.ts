@@ -15,7 +15,7 @@ import { tf } from '../backend/tf';
 import type { Tensor } from '../autograd';
 import { checkAdam, type AdamOptions } from '../optim/adam';
 import { adamwUpdate } from '../optim/adamw';
-import { allGather, allGatherRingInPlace, allReduce, broadcast, chunkStart, reduceScatterRing } from './collectives';
+import { allGather, allGatherRingInPlace, broadcast, chunkStart, reduceScatterRing } from './collectives';
 import { DistError, type ProcessGroup } from './group';
 
 /** The ZeRO stages {@link ZeroAdamW} runs: 1 (optimiser states sharded) and 2 (+ gradients). */
@@ -65,10 +65,11 @@ const NAME = 'ZeroAdamW';
  * the step count t — for its shard only: 8Ψ/N bytes instead of 8Ψ.
  *
  * One {@link step}, given each rank's local gradients g⁽ʳ⁾ in `p.grad` (from its part of the batch):
- * - stage 1: all-reduce (ring, mean): every rank gets the full ḡ = (1/N) Σ_r g⁽ʳ⁾ (4Ψ bytes held);
- * - stage 2: reduce-scatter (ring): rank r gets only its shard of Σ_r g⁽ʳ⁾, divides it by N,
- *   and releases the full flat buffer (4Ψ/N bytes held). The ring's additions are the same
- *   as the all-reduce's first half, so both stages see bitwise the same ḡ;
+ * - stage 1: all-reduce (mean) of the gradients, done as the ring does it: reduce-scatter, each
+ *   rank divides its shard by N, all-gather; every rank holds the full ḡ = (1/N) Σ_r g⁽ʳ⁾ (4Ψ bytes);
+ * - stage 2: reduce-scatter (ring) only: rank r gets its shard of Σ_r g⁽ʳ⁾, divides it by N,
+ *   and releases the full flat buffer (4Ψ/N bytes held). Both stages do the same additions
+ *   in the same order, so they see bitwise the same ḡ;
  * - then rank r updates its shard with exactly gl.optim.AdamW's math
  *   ({@link adamwUpdate}, PyTorch 1.13's order of float32 operations):
  *   θ ← θ(1 − γλ); m ← β₁m + (1 − β₁)ḡ; v ← β₂v + (1 − β₂)ḡ²;
@@ -242,18 +243,21 @@ export class ZeroAdamW {
     const hp = this.paramGroups[0];
     checkAdam(`${NAME}.step: rank ${pg.rank}`, hp, 'paramGroups[0].');
     this.grads = null;
-    let flatGrad: Float32Array | null = await this.takeGradients();
-    let shardGrad: Float32Array;
+    // Ring reduce-scatter in place on the local gradients: chunk r becomes Σ_q g⁽q⁾ over chunk r.
+    // ProcessGroup.send does not copy, so a buffer whose chunks were sent is never written again:
+    // the average goes to new arrays (the in-place ring all-reduce overwrites chunks it sent earlier).
+    const flatGrad = await this.takeGradients();
+    if (n > 1) await reduceScatterRing(pg, flatGrad);
+    const shardGrad = new Float32Array(hi - lo);
+    for (let i = 0; i < shardGrad.length; i++) shardGrad[i] = flatGrad[lo + i]! / n;
     if (this.stage === 1) {
-      await allReduce(pg, flatGrad, { algorithm: 'ring', op: 'mean' });
-      this.grads = flatGrad;
-      shardGrad = flatGrad.subarray(lo, hi);
+      // all-gather of the averaged shards: every rank holds the full ḡ (the all-reduce's second half)
+      const full = new Float32Array(this.numParams);
+      full.set(shardGrad, lo);
+      if (n > 1) await allGatherRingInPlace(pg, full);
+      this.grads = full;
     } else {
-      if (n > 1) await reduceScatterRing(pg, flatGrad);
-      shardGrad = flatGrad.slice(lo, hi);
-      flatGrad = null; // the full flat buffer is released: only the shard stays
-      for (let i = 0; i < shardGrad.length; i++) shardGrad[i] /= n;
-      this.grads = shardGrad;
+      this.grads = shardGrad; // the full flat buffer is dropped: only the shard stays
     }
     const theta = await this.flatParams();
     const t = this.t + 1;
