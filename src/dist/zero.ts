@@ -78,7 +78,8 @@ const NAME = 'ZeroAdamW';
  *   written back into the parameter tensors.
  *
  * Communication per step and rank (ring, Ψ elements): stage 1 all-reduce 2(N−1)/N·Ψ plus
- * all-gather (N−1)/N·Ψ, as PyTorch's DDP + ZeroRedundancyOptimizer do; stage 2
+ * all-gather (N−1)/N·Ψ, about what PyTorch's DDP + ZeroRedundancyOptimizer send (it broadcasts each rank's
+ * updated parameters instead of all-gathering them); stage 2
  * reduce-scatter + all-gather 2(N−1)/N·Ψ, the same as plain data parallelism (ZeRO §7).
  *
  * Defaults (torch.optim.AdamW's): `{ lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2 }`.
