@@ -27,3 +27,4 @@ export * from './pipeline-schedule';
 export * from './tensor-parallel';
 export * from './pipeline';
 export { DistributedDataParallel, bucketAssignment, overlapTimeline, MB, type Bucket, type DDPOptions, type SyncReport } from './ddp';
+export * from './zero';
