@@ -72,6 +72,56 @@ function check2d(who: string, name: string, t: tf.Tensor): void {
 }
 
 /**
+ * What the column- and row-parallel layers share: a shard of a dense `[in, out]`
+ * weight cut along one axis (`'columns'`: output columns, with the matching
+ * slice of the bias; `'rows'`: input rows, with the whole bias), its widths and
+ * its communication count.
+ */
+abstract class ParallelLinear {
+  /** This rank's shard of the weight, a trainable leaf. */
+  readonly weight: Tensor;
+  /** This rank's bias (a slice for columns, the whole bias for rows), or null. */
+  readonly bias: Tensor | null;
+  /** The part of the split axis this rank holds. */
+  readonly range: ShardRange;
+  /** Full input width. */
+  readonly inFeatures: number;
+  /** Full output width. */
+  readonly outFeatures: number;
+  /** Communication done so far. */
+  readonly comm: TPComm = { allReduces: 0, elements: 0 };
+
+  protected constructor(readonly pg: ProcessGroup, weight: tf.Tensor, bias: tf.Tensor | null, who: string, split: 'columns' | 'rows') {
+    check2d(who, 'weight', weight);
+    const [inF, outF] = weight.shape as [number, number];
+    if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new Error(`${who}: bias must be [${outF}] to match weight [${inF}, ${outF}], got [${bias.shape}]`);
+    this.inFeatures = inF;
+    this.outFeatures = outF;
+    if (split === 'columns') {
+      this.range = shardRange(outF, pg.worldSize, pg.rank, `${who} (output columns)`);
+      const { start, size } = this.range;
+      this.weight = tensor(tf.slice(weight, [0, start], [inF, size]), { requiresGrad: true, label: `W[:, ${start}:${start + size}]` });
+      this.bias = bias ? tensor(tf.slice(bias, [start], [size]), { requiresGrad: true, label: `b[${start}:${start + size}]` }) : null;
+    } else {
+      this.range = shardRange(inF, pg.worldSize, pg.rank, `${who} (input rows)`);
+      const { start, size } = this.range;
+      this.weight = tensor(tf.slice(weight, [start, 0], [size, outF]), { requiresGrad: true, label: `W[${start}:${start + size}, :]` });
+      this.bias = bias ? tensor(tf.clone(bias), { requiresGrad: true, label: 'b' }) : null;
+    }
+  }
+
+  /** This rank's parameters. */
+  parameters(): Tensor[] {
+    return this.bias ? [this.weight, this.bias] : [this.weight];
+  }
+
+  /** Free the shards. */
+  dispose(): void {
+    for (const p of this.parameters()) p.dispose();
+  }
+}
+
+/**
  * A linear layer whose weight is split by output columns (Megatron's column
  * parallelism): rank r of N holds `W[:, c_r]` and `b[c_r]`, the columns
  * `c_r = [chunkStart(out, N, r), chunkStart(out, N, r+1))`, and computes
@@ -91,36 +141,10 @@ function check2d(who: string, name: string, t: tf.Tensor): void {
  * `megatron.core.tensor_parallel.ColumnParallelLinear`.
  * Introduced in notebooks/04-distributed/03-tensor-pipeline.
  */
-export class ColumnParallelLinear {
-  /** `W[:, start:end]`, `[in, size]`, a trainable leaf. */
-  readonly weight: Tensor;
-  /** `b[start:end]`, or null without bias. */
-  readonly bias: Tensor | null;
-  /** The output columns this rank holds. */
-  readonly range: ShardRange;
-  /** Input width. */
-  readonly inFeatures: number;
-  /** Full output width (all ranks together). */
-  readonly outFeatures: number;
-  /** Communication done so far. */
-  readonly comm: TPComm = { allReduces: 0, elements: 0 };
-
-  constructor(readonly pg: ProcessGroup, weight: tf.Tensor, bias: tf.Tensor | null = null) {
-    const who = 'ColumnParallelLinear';
-    check2d(who, 'weight', weight);
-    const [inF, outF] = weight.shape as [number, number];
-    if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new Error(`${who}: bias must be [${outF}] to match weight [${inF}, ${outF}], got [${bias.shape}]`);
-    this.inFeatures = inF;
-    this.outFeatures = outF;
-    this.range = shardRange(outF, pg.worldSize, pg.rank, `${who} (output columns)`);
-    const { start, size } = this.range;
-    this.weight = tensor(tf.slice(weight, [0, start], [inF, size]), { requiresGrad: true, label: `W[:, ${start}:${start + size}]` });
-    this.bias = bias ? tensor(tf.slice(bias, [start], [size]), { requiresGrad: true, label: `b[${start}:${start + size}]` }) : null;
-  }
-
-  /** This rank's parameters. */
-  parameters(): Tensor[] {
-    return this.bias ? [this.weight, this.bias] : [this.weight];
+export class ColumnParallelLinear extends ParallelLinear {
+  /** Shards `W[:, c_r]` (`[in, size]`) and `b[c_r]` of a dense `[in, out]` weight and `[out]` bias (borrowed). */
+  constructor(pg: ProcessGroup, weight: tf.Tensor, bias: tf.Tensor | null = null) {
+    super(pg, weight, bias, 'ColumnParallelLinear', 'columns');
   }
 
   /** `X W[:, c_r] + b[c_r]`: this rank's output columns (`f` = identity, no communication). */
@@ -131,11 +155,6 @@ export class ColumnParallelLinear {
   /** `f`'s backward: all-reduce (sum) the partial input gradients. Returns a new tensor (yours to dispose); `g` is borrowed. */
   reduceInputGrad(g: tf.Tensor): Promise<tf.Tensor> {
     return allReduceValue(this.pg, g, this.comm);
-  }
-
-  /** Free the shards. */
-  dispose(): void {
-    for (const p of this.parameters()) p.dispose();
   }
 }
 
@@ -156,36 +175,10 @@ export class ColumnParallelLinear {
  * `megatron.core.tensor_parallel.RowParallelLinear`.
  * Introduced in notebooks/04-distributed/03-tensor-pipeline.
  */
-export class RowParallelLinear {
-  /** `W[start:end, :]`, `[size, out]`, a trainable leaf. */
-  readonly weight: Tensor;
-  /** The whole bias `[out]` (replicated), or null. */
-  readonly bias: Tensor | null;
-  /** The input rows this rank holds. */
-  readonly range: ShardRange;
-  /** Full input width. */
-  readonly inFeatures: number;
-  /** Output width. */
-  readonly outFeatures: number;
-  /** Communication done so far. */
-  readonly comm: TPComm = { allReduces: 0, elements: 0 };
-
-  constructor(readonly pg: ProcessGroup, weight: tf.Tensor, bias: tf.Tensor | null = null) {
-    const who = 'RowParallelLinear';
-    check2d(who, 'weight', weight);
-    const [inF, outF] = weight.shape as [number, number];
-    if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new Error(`${who}: bias must be [${outF}] to match weight [${inF}, ${outF}], got [${bias.shape}]`);
-    this.inFeatures = inF;
-    this.outFeatures = outF;
-    this.range = shardRange(inF, pg.worldSize, pg.rank, `${who} (input rows)`);
-    const { start, size } = this.range;
-    this.weight = tensor(tf.slice(weight, [start, 0], [size, outF]), { requiresGrad: true, label: `W[${start}:${start + size}, :]` });
-    this.bias = bias ? tensor(tf.clone(bias), { requiresGrad: true, label: 'b' }) : null;
-  }
-
-  /** This rank's parameters. */
-  parameters(): Tensor[] {
-    return this.bias ? [this.weight, this.bias] : [this.weight];
+export class RowParallelLinear extends ParallelLinear {
+  /** Shard `W[c_r, :]` (`[size, out]`) of a dense `[in, out]` weight and the whole `[out]` bias (borrowed; the bias is copied). */
+  constructor(pg: ProcessGroup, weight: tf.Tensor, bias: tf.Tensor | null = null) {
+    super(pg, weight, bias, 'RowParallelLinear', 'rows');
   }
 
   /** The partial product `X[:, c_r] W[c_r, :]` (no bias: it is added once, after `g`). Ends an engine segment. */
@@ -203,11 +196,6 @@ export class RowParallelLinear {
   async reduce(partial: Tensor): Promise<{ z: Tensor; y: Tensor }> {
     const z = tensor(await allReduceValue(this.pg, partial.data, this.comm), { requiresGrad: true, label: 'Σ_r X_r W_r' });
     return { z, y: this.bias ? add(z, this.bias) : z };
-  }
-
-  /** Free the shards. */
-  dispose(): void {
-    for (const p of this.parameters()) p.dispose();
   }
 }
 
