@@ -50,6 +50,7 @@ async function rankBody(pg: import('../src/dist').ProcessGroup, gl: typeof impor
   }
   // A buffer changed right after a collective returns (an in-place mean, a reused buffer) must not
   // change what the peers received: 10 back-to-back means, and sums whose input is overwritten at once.
+  // 658 elements go as copies; 300 001 (1.2 MB, above ZERO_COPY_BYTES) without copies, behind a fence.
   const means: number[][] = [], reused: number[][] = [];
   for (let k = 0; k < 10; k++) means.push(Array.from(await d.allReduce(pg, inp(r + k, 658), { op: 'mean' })));
   const buf = new Float32Array(658);
@@ -60,6 +61,19 @@ async function rankBody(pg: import('../src/dist').ProcessGroup, gl: typeof impor
   }
   out.means = means.flat();
   out.reused = reused.flat();
+  // Large vectors: the largest error of 4 in-place means and 4 overwritten all-gathers against the float64 result.
+  const L = 300_001;
+  let worstMean = 0, worstGather = 0;
+  for (let k = 0; k < 4; k++) {
+    const y = await d.allReduce(pg, inp(r + k, L), { op: 'mean' });
+    const xs = Array.from({ length: n }, (_, q) => inp(q + k, L));
+    for (let i = 0; i < L; i++) worstMean = Math.max(worstMean, Math.abs(y[i] - xs.reduce((a, x) => a + x[i], 0) / n));
+    y.fill(NaN);
+    const gathered = await d.allGather(pg, inp(r + k, L));
+    for (let q = 0; q < n; q++) for (let i = 0; i < L; i += 97) worstGather = Math.max(worstGather, Math.abs(gathered[q * L + i] - xs[q][i]));
+    gathered.fill(NaN);
+  }
+  out.largeWorst = [worstMean, worstGather];
   // bytes each rank sends per algorithm on S = 1000 elements (pg.traffic)
   for (const algorithm of ['naive', 'ring', 'halving-doubling'] as const) {
     await d.barrier(pg);
@@ -156,7 +170,7 @@ describe('dist collectives on real processes', function () {
     });
   }
 
-  it('a buffer changed right after a collective returns does not change what the peers got (10 in-place means, 10 reused buffers)', () => {
+  it('a buffer changed right after a collective returns does not change what the peers got (10 in-place means, 10 reused buffers; 4 of each above ZERO_COPY_BYTES)', () => {
     for (const n of WORLDS) {
       const expect = (k: number, mean: boolean) => {
         const xs = Array.from({ length: n }, (_, q) => input(q + k, 658));
@@ -169,6 +183,9 @@ describe('dist collectives on real processes', function () {
         close(results[n][r].means as number[], means, mag, `n=${n} rank ${r} mean`);
         close(results[n][r].reused as number[], sums, mag, `n=${n} rank ${r} reused buffer`);
         assert.deepEqual(results[n][r].means, results[n][0].means, `n=${n}: rank ${r} and rank 0 disagree on the mean`);
+        const [worstMean, worstGather] = results[n][r].largeWorst as number[];
+        assert.ok(worstMean <= 1e-5, `n=${n} rank ${r}: in-place mean of 300001 elements off by ${worstMean}`);
+        assert.equal(worstGather, 0, `n=${n} rank ${r}: all-gather of 300001 elements with the output overwritten at once`);
       }
     }
   });

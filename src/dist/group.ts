@@ -268,12 +268,22 @@ export class ProcessGroup {
    * free to change once this resolves. `total` is for collectives' size checks.
    */
   async send(data: ArrayBufferView | { dataSync(): ArrayBufferView }, dst: number, tag: string | number = 0, total?: number): Promise<void> {
-    this.check(dst, 'send');
     const arr = 'dataSync' in data ? data.dataSync() : data;
+    return this.sendView(Buffer.from(bytesOf(arr)), dst, tag, total);
+  }
+
+  /**
+   * @internal {@link send} without the copy: ZeroMQ reads `arr` while it sends
+   * it, possibly after this resolves, so the caller must not change `arr` until
+   * the receiver has it. The collectives use it where their own steps guarantee
+   * that (and end with {@link fence}).
+   */
+  async sendView(arr: ArrayBufferView, dst: number, tag: string | number = 0, total?: number): Promise<void> {
+    this.check(dst, 'send');
     const header = JSON.stringify({ tag: String(tag), len: arr.byteLength, total });
     this.traffic.bytesSent += arr.byteLength;
     this.traffic.messagesSent++;
-    await this.senders[dst].send([header, Buffer.from(bytesOf(arr))]);
+    await this.senders[dst].send([header, bytesOf(arr)]);
   }
 
   /**
