@@ -30,6 +30,20 @@ export type RunProgress =
   | { type: 'kernel'; seconds: number }
   | { type: 'cell'; number: number; total: number; index: number; status: string; seconds: number };
 
+/** How long one code cell took (see {@link NotebookRun.cells}). */
+export interface CellTiming {
+  /** 1-based among code cells. */
+  number: number;
+  /** 0-based among all cells. */
+  index: number;
+  /** The cell's first non-empty line (at most 80 characters), to recognise it in a table. */
+  label: string;
+  /** 'ok', 'skipped (empty)', or the failure kind in capitals ('ERROR', 'TIMEOUT', ...). */
+  status: string;
+  /** Wall time from sending execute_request to the reply, in seconds (0 for an empty cell). */
+  seconds: number;
+}
+
 /** The result of {@link runNotebook}. */
 export interface NotebookRun {
   file: string;
@@ -38,6 +52,13 @@ export interface NotebookRun {
   ok: boolean;
   seconds: number;
   failure?: RunFailure;
+  /**
+   * Each code cell that was reached, in order, with its time. The executed notebook
+   * also carries each run cell's start and end in `metadata.execution`
+   * (`iopub.execute_input`, `shell.execute_reply`: the keys nbclient and
+   * JupyterLab's "record timing" write).
+   */
+  cells?: CellTiming[];
 }
 
 /** Options of {@link runNotebook}. */
@@ -47,6 +68,42 @@ export interface RunOptions {
   onProgress?: (p: RunProgress) => void;
   /** Kernel environment; default process.env. */
   env?: NodeJS.ProcessEnv;
+}
+
+/** The backend banner a notebook printed (`gl.describe()`: `gradlab 0.1.0 | backend wasm | CPU, ...`), or null. */
+export function printedBackend(nb: Notebook | undefined): string | null {
+  for (const c of nb?.cells ?? []) {
+    for (const o of (c as { outputs?: { text?: string | string[] }[] }).outputs ?? []) {
+      const m = /gradlab \S+ \| backend (\S+) \| ([^|\n]+)/.exec(joinText(o.text ?? ''));
+      if (m) return `${m[1]} (${m[2].trim()})`;
+    }
+  }
+  return null;
+}
+
+/**
+ * A Markdown table of a run's cell times: what an instructor reads to know how
+ * long each cell takes on this machine, with the backend the notebook printed,
+ * the date and `GRADLAB_SIZE` when set. `npm start` writes it next to the
+ * executed notebook as `<name>.timing.md`.
+ */
+export function timingTable(title: string, run: NotebookRun, when = new Date()): string {
+  const cells = run.cells ?? [];
+  const backend = printedBackend(run.notebook) ?? 'unknown (the notebook printed no gl.describe() banner)';
+  const size = process.env.GRADLAB_SIZE ? ` · GRADLAB_SIZE=${process.env.GRADLAB_SIZE}` : '';
+  const inCells = cells.reduce((a, c) => a + c.seconds, 0);
+  const esc = (t: string) => t.replace(/\|/g, '\\|').replace(/`/g, "'");
+  return [
+    `# ${title}: cell times`,
+    '',
+    `backend ${backend} · ${when.toISOString()}${size} · ${run.ok ? 'ok' : 'FAILED'} · ${run.seconds.toFixed(1)} s in all ` +
+      `(${inCells.toFixed(1)} s in cells, the rest starting the kernel)`,
+    '',
+    '| code cell | seconds | share | status | first line |',
+    '|---:|---:|---:|---|---|',
+    ...cells.map((c) => `| ${c.number} | ${c.seconds.toFixed(2)} | ${inCells > 0 ? ((100 * c.seconds) / inCells).toFixed(0) : '0'}% | ${c.status} | \`${esc(c.label)}\` |`),
+    '',
+  ].join('\n');
 }
 
 /** Run every code cell of `file` in a fresh kernel; never throws for notebook or kernel failures. */
@@ -72,9 +129,10 @@ export async function runNotebook(file: string, opts: RunOptions = {}): Promise<
   }
   opts.onProgress?.({ type: 'kernel', seconds: seconds() });
   try {
-    const failure = await runCells(client, nb, timeoutMs, opts.onProgress);
+    const cells: CellTiming[] = [];
+    const failure = await runCells(client, nb, timeoutMs, opts.onProgress, cells);
     if (failure?.kind === 'timeout' || failure?.kind === 'died') await client.kill();
-    return { file, notebook: nb, ok: !failure, seconds: seconds(), failure };
+    return { file, notebook: nb, ok: !failure, seconds: seconds(), failure, cells };
   } finally {
     await client.shutdown();
   }
@@ -82,22 +140,26 @@ export async function runNotebook(file: string, opts: RunOptions = {}): Promise<
 
 /** Execute the code cells of `nb` in order, filling in outputs; the first failure stops. */
 async function runCells(
-  client: KernelClient, nb: Notebook, timeoutMs: number, onProgress?: (p: RunProgress) => void,
+  client: KernelClient, nb: Notebook, timeoutMs: number, onProgress?: (p: RunProgress) => void, timings: CellTiming[] = [],
 ): Promise<RunFailure | undefined> {
   const cells = codeCells(nb);
   for (const { cell } of cells) {
     cell.outputs = [];
     cell.execution_count = null;
+    delete cell.metadata.execution;
   }
   const outputs = new OutputBuilder();
   let failure: RunFailure | undefined;
   for (const { cell, index, number } of cells) {
     const where = { number, index, total: cells.length };
     const started = Date.now();
-    const report = (status: string) => onProgress?.({
-      type: 'cell', number, total: cells.length, index, status, seconds: (Date.now() - started) / 1000,
-    });
     const code = cellSource(cell);
+    const label = (code.split('\n').find((l) => l.trim()) ?? '').trim().slice(0, 80);
+    const report = (status: string) => {
+      const seconds = (Date.now() - started) / 1000;
+      timings.push({ number, index, label, status, seconds: code.trim() ? seconds : 0 });
+      onProgress?.({ type: 'cell', number, total: cells.length, index, status, seconds });
+    };
     if (!code.trim()) {
       report('skipped (empty)');
       continue;
@@ -117,6 +179,7 @@ async function runCells(
       }
       (cell.outputs ??= []).push({ output_type: 'error', ename: failure.ename, evalue: failure.evalue, traceback: failure.traceback });
     }
+    cell.metadata.execution = { 'iopub.execute_input': new Date(started).toISOString(), 'shell.execute_reply': new Date().toISOString() };
     report(failure ? failure.kind.toUpperCase() : 'ok');
     if (failure) break;
   }
@@ -238,7 +301,7 @@ export interface RunAllOptions extends RunOptions {
 /** The result of {@link runAll}. */
 export interface RunSummary {
   ok: boolean;
-  runs: (NotebookRun & NotebookTarget & { html?: string; ipynb?: string })[];
+  runs: (NotebookRun & NotebookTarget & { html?: string; ipynb?: string; timing?: string })[];
   index: string;
 }
 
@@ -267,6 +330,8 @@ export async function runAll(targets: NotebookTarget[], opts: RunAllOptions): Pr
       entry.ipynb = path.join(dir, `${t.name}.ipynb`);
       entry.html = path.join(dir, `${t.name}.html`);
       fs.writeFileSync(entry.ipynb, serializeNotebook(run.notebook));
+      entry.timing = path.join(dir, `${t.name}.timing.md`);
+      fs.writeFileSync(entry.timing, timingTable(`${t.chapter}/${t.name}`, run));
       fs.writeFileSync(entry.html, notebookPage(run.notebook, {
         title: notebookTitle(run.notebook, t.name), ok: run.ok, seconds: run.seconds,
         failure: run.failure && formatFailure(rel(t.file), run.failure), failedCell: run.failure?.cell?.index,

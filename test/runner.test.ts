@@ -229,6 +229,35 @@ describe('npm start (dist/kernel/run.js) on fixtures', () => {
     assert.match(index, /<a href="ok\/pass\.html">夹具：通过 \(passing fixture\)<\/a>/);
   });
 
+  it('records each cell\'s start and end in its metadata (nbclient\'s keys) and writes a timing table', async () => {
+    const t0 = Date.now();
+    const r = await runCli([path.join(FIXTURES, 'ok', 'pass.ipynb')]);
+    const t1 = Date.now();
+    assert.equal(r.code, 0, r.out);
+    const nb = JSON.parse(fs.readFileSync(path.join(r.outDir, 'ok', 'pass.ipynb'), 'utf8'));
+    const code = nb.cells.filter((c: Cell) => c.cell_type === 'code') as { metadata: { execution?: Record<string, string> } }[];
+    const spans = code.map((c) => c.metadata.execution && [Date.parse(c.metadata.execution['iopub.execute_input']), Date.parse(c.metadata.execution['shell.execute_reply'])]);
+    assert.equal(spans[4], undefined, 'the empty cell is not run, so it has no times');
+    const run = spans.filter((s): s is number[] => s !== undefined);
+    assert.equal(run.length, 5);
+    let last = t0;
+    for (const [start, end] of run) {
+      assert.ok(Number.isFinite(start) && Number.isFinite(end), 'ISO timestamps');
+      assert.ok(last <= start && start <= end && end <= t1, `cells run one after another within the run: ${[last, start, end, t1]}`);
+      last = end;
+    }
+    const table = fs.readFileSync(path.join(r.outDir, 'ok', 'pass.timing.md'), 'utf8');
+    const rows = table.split('\n').filter((l) => /^\| \d+ \|/.test(l));
+    assert.equal(rows.length, 6, table);
+    assert.match(rows[0], /^\| 1 \| \d+\.\d\d \| \d+% \| ok \| `console\.log\(1 \+ 1\);` \|$/);
+    assert.match(rows[4], /^\| 5 \| 0\.00 \| 0% \| skipped \(empty\) \|/);
+    // The table's seconds are the metadata's spans (to the 10 ms it prints).
+    run.forEach(([start, end], i) => {
+      const secs = Number(rows[i < 4 ? i : i + 1].split('|')[2]);
+      assert.ok(Math.abs(secs - (end - start) / 1000) <= 0.011, `cell ${i + 1}: table ${secs} s, metadata ${(end - start) / 1000} s`);
+    });
+  });
+
   it('exits 1 naming the notebook, the cell number, the error name and message when a cell throws', async () => {
     const r = await runCli([path.join(FIXTURES, 'bad', 'fail.ipynb')]);
     assert.equal(r.code, 1, r.out);
