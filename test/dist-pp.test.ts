@@ -14,6 +14,7 @@ import { tf } from '../src/backend/tf';
 import * as nn from '../src/nn';
 import { ROOT } from './helpers/child';
 import { useBackend } from './helpers/backend';
+import { assertClose } from './helpers/close';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const dist = require(path.join(ROOT, 'dist', 'src', 'dist')) as typeof import('../src/dist');
@@ -88,10 +89,7 @@ function dense() {
   return { loss: lv, grads };
 }
 
-function close(got: ArrayLike<number>, want: ArrayLike<number>, what: string, tol = 1e-5): void {
-  assert.equal(got.length, want.length, `${what}: length ${got.length}, want ${want.length}`);
-  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= tol * Math.max(1, Math.abs(want[i]!)), `${what}[${i}]: ${got[i]} vs ${want[i]}`);
-}
+const close = assertClose;
 
 describe('dist/pipeline: GPipe and 1F1B on real ranks', function () {
   this.timeout(60_000);

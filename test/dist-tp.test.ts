@@ -14,6 +14,7 @@ import * as nn from '../src/nn';
 import { ROOT } from './helpers/child';
 import { useBackend } from './helpers/backend';
 import { needTorch, runTorch, type TorchRun } from './helpers/torch';
+import { assertClose } from './helpers/close';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const dist = require(path.join(ROOT, 'dist', 'src', 'dist')) as typeof import('../src/dist');
@@ -117,10 +118,7 @@ function dense(c: Case) {
   return r;
 }
 
-function close(got: ArrayLike<number>, want: ArrayLike<number>, what: string, tol = 1e-5): void {
-  assert.equal(got.length, want.length, `${what}: length ${got.length}, want ${want.length}`);
-  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= tol * Math.max(1, Math.abs(want[i]!)), `${what}[${i}]: ${got[i]} vs ${want[i]}`);
-}
+const close = assertClose;
 
 describe('dist/tensor-parallel: Megatron MLP on real ranks', function () {
   this.timeout(60_000);

@@ -20,10 +20,10 @@
  *
  * @module
  */
-import { tf } from '../backend/tf';
 import type { Tensor } from '../autograd/tensor';
 import type { Module } from '../nn/module';
 import { allGather, allReduce, broadcast, type AllReduceAlgorithm } from './collectives';
+import { flatten, unflatten } from './flat';
 import { DistError, type ProcessGroup } from './group';
 
 /** One MiB, the unit of DDP's `bucket_cap_mb` (`bucket_cap_mb * 1024 * 1024` bytes). */
@@ -238,16 +238,9 @@ export class DistributedDataParallel {
     await ddp.checkSignatures();
     // Broadcast rank 0's values, bucket by bucket (DDP's _sync_module_states).
     for (const g of ddp.groups) {
-      const flat = new Float32Array(g.reduce((a, [, p]) => a + p.size, 0));
-      if (pg.rank === 0) {
-        let o = 0;
-        for (const [, p] of g) flat.set((await p.data.data()) as Float32Array, o), (o += p.size);
-      }
+      const flat = pg.rank === 0 ? await flatten(g.map(([, p]) => p.data)) : new Float32Array(g.reduce((a, [, p]) => a + p.size, 0));
       await broadcast(pg, flat, 0);
-      if (pg.rank !== 0) {
-        let o = 0;
-        for (const [, p] of g) p.assign(tf.tensor(flat.slice(o, o + p.size), p.shape, 'float32')), (o += p.size);
-      }
+      if (pg.rank !== 0) unflatten(flat, g.map(([, p]) => p.shape)).forEach((t, i) => g[i]![1].assign(t));
     }
     return ddp;
   }
@@ -307,9 +300,7 @@ export class DistributedDataParallel {
     const report: SyncReport = { buckets: this.groups.length, bytes: 0, commSeconds: 0, packSeconds: 0, unpackSeconds: 0, totalSeconds: 0, perBucket: [] };
     for (const [index, g] of this.groups.entries()) {
       let t = now();
-      const flat = new Float32Array(g.reduce((a, [, p]) => a + p.size, 0));
-      let o = 0;
-      for (const [, p] of g) flat.set((await p.grad!.data()) as Float32Array, o), (o += p.size);
+      const flat = await flatten(g.map(([, p]) => p.grad!));
       for (let i = 0; i < flat.length; i++) flat[i] /= N; //  DDP divides before the all-reduce
       report.packSeconds += now() - t;
       t = now();
@@ -319,12 +310,11 @@ export class DistributedDataParallel {
       report.bytes += flat.byteLength;
       report.perBucket.push({ index, bytes: flat.byteLength, seconds: c });
       t = now();
-      o = 0;
-      for (const [, p] of g) {
+      unflatten(flat, g.map(([, p]) => p.shape)).forEach((t, i) => {
+        const p = g[i]![1];
         p.grad!.dispose();
-        p.grad = tf.tensor(flat.slice(o, o + p.size), p.shape, 'float32');
-        o += p.size;
-      }
+        p.grad = t;
+      });
       report.unpackSeconds += now() - t;
     }
     report.totalSeconds = now() - t0;

@@ -16,6 +16,7 @@ import type { Tensor } from '../autograd';
 import { checkAdam, type AdamOptions } from '../optim/adam';
 import { adamwUpdate } from '../optim/adamw';
 import { allGather, allGatherRingInPlace, broadcast, chunkStart, reduceScatterRing } from './collectives';
+import { flatten, unflatten } from './flat';
 import { DistError, type ProcessGroup } from './group';
 
 /** The ZeRO stages {@link ZeroAdamW} runs: 1 (optimiser states sharded) and 2 (+ gradients). */
@@ -193,22 +194,17 @@ export class ZeroAdamW {
   }
 
   /** The parameters as one flat float32 vector (a copy, read asynchronously, so it works on webgpu). */
-  private async flatParams(): Promise<Float32Array> {
-    const flat = new Float32Array(this.numParams);
-    for (let i = 0; i < this.params.length; i++) flat.set((await this.params[i]!.data.data()) as Float32Array, this.offsets[i]);
-    return flat;
+  private flatParams(): Promise<Float32Array> {
+    return flatten(this.params.map((p) => p.data));
   }
 
   /** Read every `p.grad` into one flat vector and release the per-parameter gradients. */
   private async takeGradients(): Promise<Float32Array> {
-    const flat = new Float32Array(this.numParams);
-    for (let i = 0; i < this.params.length; i++) {
-      const g = this.params[i]!.grad;
-      if (g === null) {
-        throw new DistError(`${NAME}.step: rank ${this.pg.rank}: parameter ${i} ${JSON.stringify(this.params[i]!.shape)} has no gradient; call loss.backward() before step() (every rank needs a gradient for every parameter)`, this.pg.rank);
-      }
-      flat.set((await g.data()) as Float32Array, this.offsets[i]);
+    const i = this.params.findIndex((p) => p.grad === null);
+    if (i >= 0) {
+      throw new DistError(`${NAME}.step: rank ${this.pg.rank}: parameter ${i} ${JSON.stringify(this.params[i]!.shape)} has no gradient; call loss.backward() before step() (every rank needs a gradient for every parameter)`, this.pg.rank);
     }
+    const flat = await flatten(this.params.map((p) => p.grad!));
     for (const p of this.params) p.zeroGrad();
     return flat;
   }
@@ -244,9 +240,8 @@ export class ZeroAdamW {
     const hp = this.paramGroups[0];
     checkAdam(`${NAME}.step: rank ${pg.rank}`, hp, 'paramGroups[0].');
     this.grads = null;
-    // Ring reduce-scatter in place on the local gradients: chunk r becomes Σ_q g⁽q⁾ over chunk r.
-    // ProcessGroup.send does not copy, so a buffer whose chunks were sent is never written again:
-    // the average goes to new arrays (the in-place ring all-reduce overwrites chunks it sent earlier).
+    // Ring reduce-scatter in place on the local gradients: chunk r becomes Σ_q g⁽q⁾ over chunk r;
+    // the average of this rank's chunk goes to a new array (stage 2 keeps only that).
     const flatGrad = await this.takeGradients();
     if (n > 1) await reduceScatterRing(pg, flatGrad);
     const shardGrad = new Float32Array(hi - lo);
@@ -279,10 +274,7 @@ export class ZeroAdamW {
     this.expAvgSq = res.state.expAvgSq!;
     this.t = t;
     if (n > 1) await allGatherRingInPlace(pg, theta);
-    for (let i = 0; i < this.params.length; i++) {
-      const p = this.params[i]!;
-      p.assign(tf.tensor(theta.slice(this.offsets[i], this.offsets[i + 1]), p.shape, 'float32'));
-    }
+    unflatten(theta, this.params.map((p) => p.shape)).forEach((t, i) => this.params[i]!.assign(t));
   }
 
   /** Release the held gradient buffer and every `p.grad` (PyTorch's `zero_grad(set_to_none=True)`). */
