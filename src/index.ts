@@ -24,3 +24,4 @@ export * as io from './io';
 export * as probes from './probes';
 export * as precision from './precision';
 export * as dist from './dist';
+export * from './size';
