@@ -226,10 +226,11 @@ pre { margin: 0; padding: 10px 12px; overflow-x: auto; white-space: pre-wrap; wo
 math[display="block"] { margin: .8em 0; overflow-x: auto; overflow-y: hidden; }
 .ok { color: var(--ok); font-weight: 600; } .bad { color: var(--bad); font-weight: 600; }
 table.list { width: 100%; border-collapse: collapse; } .list td, .list th { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); }
-.list .err { color: var(--bad); font-size: 13px; } .num { text-align: right; white-space: nowrap; }
+.list .err { color: var(--bad); font-size: 13px; } .num { text-align: right; white-space: nowrap; } .muted { color: var(--muted); }
 </style>`;
 
-function page(title: string, head: string, body: string, scripts = ''): string {
+/** A self-contained page in the export's style (no scripts unless given). */
+export function page(title: string, head: string, body: string, scripts = ''): string {
   return `<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n<meta name="viewport" content="width=device-width, initial-scale=1">\n` +
     `<title>${escapeHtml(title)}</title>\n${STYLE}\n</head>\n<body>\n<header>${head}</header>\n<main>\n${body}\n</main>\n${scripts}</body>\n</html>\n`;
 }
@@ -259,33 +260,4 @@ export function notebookPage(nb: Notebook, opts: PageOptions): string {
   const scripts = (needs.vega ? inlineScript('vega/build/vega.min.js') + inlineScript('vega-lite/build/vega-lite.min.js') : '') +
     (needs.plotly ? inlineScript('plotly.js-dist/plotly.js') : '') + (needs.vega || needs.plotly ? VIEWERS : '');
   return page(opts.title, head, failure + cells, scripts);
-}
-
-/** One row of the listing. Paths are relative to the listing page. */
-export interface IndexEntry {
-  chapter: string;
-  name: string;
-  title: string;
-  ok: boolean;
-  seconds: number;
-  html?: string;
-  ipynb?: string;
-  error?: string;
-}
-
-/** `out/index.html`: chapters in order, each notebook with title, status, duration and links. */
-export function indexPage(entries: IndexEntry[]): string {
-  const chapters = [...new Set(entries.map((e) => e.chapter))];
-  const failed = entries.filter((e) => !e.ok).length;
-  const href = (p: string) => escapeHtml(p.split(/[\\/]/).map(encodeURIComponent).join('/'));
-  const body = chapters.map((ch) => {
-    const rows = entries.filter((e) => e.chapter === ch).map((e) =>
-      `<tr><td>${e.html ? `<a href="${href(e.html)}">${escapeHtml(e.title)}</a>` : escapeHtml(e.title)}` +
-      `${e.error ? `<div class="err">${escapeHtml(e.error)}</div>` : ''}</td>` +
-      `<td><code>${escapeHtml(e.name)}.ipynb</code>${e.ipynb ? ` · <a href="${href(e.ipynb)}">executed</a>` : ''}</td>` +
-      `<td class="${e.ok ? 'ok' : 'bad'}">${e.ok ? 'ok' : 'failed'}</td><td class="num">${e.seconds.toFixed(1)} s</td></tr>`).join('\n');
-    return `<h2>${escapeHtml(ch)}</h2>\n<table class="list"><tr><th>notebook</th><th>file</th><th>status</th><th class="num">time</th></tr>\n${rows}</table>`;
-  }).join('\n');
-  const summary = `${entries.length} notebook(s): ${entries.length - failed} ok, ${failed} failed · ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  return page('gradlab notebooks', `<span>${summary}</span>`, `<h1>gradlab notebooks</h1>\n${body}`);
 }

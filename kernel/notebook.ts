@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
+import * as path from 'path';
 
 /** A MIME bundle as stored in a notebook (text may be split into lines). */
 export type NotebookData = Record<string, unknown>;
@@ -342,4 +343,27 @@ function jsonErrorAt(t: string): number {
     if (typeof e === 'number') return e;
     throw e;
   }
+}
+
+/** Every .ipynb under `dir` sorted by path (chapter folders, then files); skips checkpoints and hidden folders. */
+export function listNotebooks(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.name.startsWith('.')) continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && e.name.endsWith('.ipynb')) out.push(p);
+    }
+  };
+  if (fs.existsSync(dir) && fs.statSync(dir).isDirectory()) walk(dir);
+  const key = (p: string) => path.relative(dir, p).split(path.sep);
+  return out.sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+      const c = x[i].localeCompare(y[i], 'en', { numeric: true });
+      if (c) return c;
+    }
+    return x.length - y.length;
+  });
 }

@@ -11,9 +11,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { KernelClient, KernelDiedError, KernelTimeoutError, type ExecuteOutcome } from './client';
-import { indexPage, notebookPage, notebookTitle, stripAnsi } from './html';
+import { writeCourseMap } from './coursemap';
+import { notebookPage, notebookTitle, stripAnsi } from './html';
 import { cellSource, codeCells, joinText, OutputBuilder, readNotebook, serializeNotebook, type Notebook } from './notebook';
+import { currentSize } from '../src/size';
 import { DISPLAY_NAME, KERNEL_NAME } from './spec';
+
+const NOTEBOOKS = path.resolve(__dirname, '..', '..', 'notebooks');
 
 /** Why a notebook failed. `cell` is absent when no cell ran (bad file, kernel did not start). */
 export interface RunFailure {
@@ -84,19 +88,18 @@ export function printedBackend(nb: Notebook | undefined): string | null {
 /**
  * A Markdown table of a run's cell times: what an instructor reads to know how
  * long each cell takes on this machine, with the backend the notebook printed,
- * the date and `GRADLAB_SIZE` when set. `npm start` writes it next to the
- * executed notebook as `<name>.timing.md`.
+ * the date and the size (`GRADLAB_SIZE`). `npm start` writes it next to the
+ * executed notebook as `<name>.<size>.timing.md`.
  */
-export function timingTable(title: string, run: NotebookRun, when = new Date()): string {
+export function timingTable(title: string, run: NotebookRun, size = 'small', when = new Date()): string {
   const cells = run.cells ?? [];
   const backend = printedBackend(run.notebook) ?? 'unknown (the notebook printed no gl.describe() banner)';
-  const size = process.env.GRADLAB_SIZE ? ` · GRADLAB_SIZE=${process.env.GRADLAB_SIZE}` : '';
   const inCells = cells.reduce((a, c) => a + c.seconds, 0);
   const esc = (t: string) => t.replace(/\|/g, '\\|').replace(/`/g, "'");
   return [
     `# ${title}: cell times`,
     '',
-    `backend ${backend} · ${when.toISOString()}${size} · ${run.ok ? 'ok' : 'FAILED'} · ${run.seconds.toFixed(1)} s in all ` +
+    `backend ${backend} · size ${size} · ${when.toISOString()} · ${run.ok ? 'ok' : 'FAILED'} · ${run.seconds.toFixed(1)} s in all ` +
       `(${inCells.toFixed(1)} s in cells, the rest starting the kernel)`,
     '',
     '| code cell | seconds | share | status | first line |',
@@ -296,6 +299,8 @@ export interface RunAllOptions extends RunOptions {
   log?: (line: string) => void;
   /** Failure reports (default stderr). */
   logError?: (text: string) => void;
+  /** Where chapters live, for the course map (default: notebooks/ in the gradlab checkout). */
+  root?: string;
 }
 
 /** The result of {@link runAll}. */
@@ -305,7 +310,11 @@ export interface RunSummary {
   index: string;
 }
 
-/** Run notebooks one after the other, write their .ipynb and .html and the index page. */
+/**
+ * Run notebooks one after the other; write each one's executed .ipynb, .html and
+ * `<name>.<size>.timing.md`, record the runs in `<outDir>/runs.json` and redraw the
+ * course map `<outDir>/index.html` (see kernel/coursemap.ts).
+ */
 export async function runAll(targets: NotebookTarget[], opts: RunAllOptions): Promise<RunSummary> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
   const logError = opts.logError ?? ((t: string) => process.stderr.write(t + '\n'));
@@ -314,6 +323,7 @@ export async function runAll(targets: NotebookTarget[], opts: RunAllOptions): Pr
     return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : p;
   };
   const t0 = Date.now();
+  const size = currentSize(opts.env ?? process.env);
   const runs: RunSummary['runs'] = [];
   for (const [i, t] of targets.entries()) {
     log(`[${i + 1}/${targets.length}] ${t.chapter}/${t.name}.ipynb`);
@@ -330,8 +340,8 @@ export async function runAll(targets: NotebookTarget[], opts: RunAllOptions): Pr
       entry.ipynb = path.join(dir, `${t.name}.ipynb`);
       entry.html = path.join(dir, `${t.name}.html`);
       fs.writeFileSync(entry.ipynb, serializeNotebook(run.notebook));
-      entry.timing = path.join(dir, `${t.name}.timing.md`);
-      fs.writeFileSync(entry.timing, timingTable(`${t.chapter}/${t.name}`, run));
+      entry.timing = path.join(dir, `${t.name}.${size}.timing.md`);
+      fs.writeFileSync(entry.timing, timingTable(`${t.chapter}/${t.name}`, run, size));
       fs.writeFileSync(entry.html, notebookPage(run.notebook, {
         title: notebookTitle(run.notebook, t.name), ok: run.ok, seconds: run.seconds,
         failure: run.failure && formatFailure(rel(t.file), run.failure), failedCell: run.failure?.cell?.index,
@@ -342,14 +352,10 @@ export async function runAll(targets: NotebookTarget[], opts: RunAllOptions): Pr
     log(`  ${run.ok ? 'ok' : 'FAILED'} ${run.seconds.toFixed(1)} s${entry.html ? ` -> ${rel(entry.html)}` : ''}`);
     runs.push(entry);
   }
-  fs.mkdirSync(opts.outDir, { recursive: true });
-  const index = path.join(opts.outDir, 'index.html');
-  fs.writeFileSync(index, indexPage(runs.map((r) => ({
-    chapter: r.chapter, name: r.name, ok: r.ok, seconds: r.seconds,
-    title: r.notebook ? notebookTitle(r.notebook, r.name) : r.name,
-    html: r.html && path.relative(opts.outDir, r.html), ipynb: r.ipynb && path.relative(opts.outDir, r.ipynb),
-    error: r.failure && `${r.failure.ename}: ${r.failure.evalue.split('\n')[0]}`,
-  }))));
+  const index = writeCourseMap(opts.outDir, opts.root ?? NOTEBOOKS, runs.map((r) => ({
+    chapter: r.chapter, name: r.name, size, ok: r.ok, seconds: r.seconds, when: new Date().toISOString(),
+    backend: printedBackend(r.notebook) ?? undefined, error: r.failure && `${r.failure.ename}: ${r.failure.evalue.split('\n')[0]}`,
+  })), runs.map((r) => r.file));
   const failed = runs.filter((r) => !r.ok);
   log(`\n${runs.length} notebook(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${runs.length - failed.length} ok, ${failed.length} failed`);
   for (const r of failed) {
