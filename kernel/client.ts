@@ -22,7 +22,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as zmq from 'zeromq';
 import { KERNEL_NAME, kernelArgv } from './spec';
-import { decode, encode, endpoint, isFailure, newHeader, Signer } from './wire';
+import { decode, encode, endpoint, isFailure, newHeader, SignatureHistory, Signer } from './wire';
 
 /** A decoded Jupyter message (buffers omitted). */
 export interface KernelMessage {
@@ -122,8 +122,10 @@ interface Waiter {
 
 /** One running kernel process and the five sockets connected to it. */
 export class KernelClient {
-  /** Messages dropped because their signature did not verify. */
+  /** Messages dropped because their signature did not verify or was a replay. */
   droppedMessages = 0;
+  /** Signatures of the messages received so far (a replayed one is dropped). */
+  private readonly signatures = new SignatureHistory();
   /** How the process ended, once it has. */
   exit: { code: number | null; signal: string | null } | null = null;
   private readonly session = randomUUID();
@@ -386,11 +388,11 @@ export class KernelClient {
   }
 
   private decode(frames: Buffer[]): KernelMessage | undefined {
-    const m = decode(this.signer, frames);
+    const m = decode(this.signer, frames, this.signatures);
     if (isFailure(m)) {
-      if (m.reason === 'bad signature') {
+      if (m.reason === 'bad signature' || m.reason === 'duplicate signature') {
         this.droppedMessages++;
-        this.log(`dropped a message with an invalid signature (${this.droppedMessages} so far)`);
+        this.log(`dropped a message with ${m.reason === 'bad signature' ? 'an invalid signature' : 'a signature already seen (a replay)'} (${this.droppedMessages} so far)`);
       } else {
         this.log(`dropped a message: ${m.reason}`);
       }

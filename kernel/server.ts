@@ -25,7 +25,7 @@ import * as zmq from 'zeromq';
 import type { ServerOptions, ToMain, ToServer } from './bridge';
 import { History, type HistoryQuery } from './history';
 import { stopDescendants } from './procs';
-import { decode, encode, endpoint, isFailure, isIPv6, newHeader, readConnectionFile, Signer, type ConnectionInfo, type WireMessage } from './wire';
+import { decode, encode, endpoint, isFailure, isIPv6, newHeader, readConnectionFile, SignatureHistory, Signer, type ConnectionInfo, type WireMessage } from './wire';
 
 /** How long stream text is held to batch it. */
 const STREAM_BATCH_MS = 30;
@@ -105,7 +105,9 @@ export class KernelServer {
   private stopping = false;
   /** Whether any shell or control request has arrived (after that, `starting` is no longer news). */
   private servedAny = false;
-  /** Messages dropped because their signature did not verify. */
+  /** Signatures of the messages accepted so far, on every channel (replays are dropped). */
+  private readonly signatures = new SignatureHistory();
+  /** Messages dropped because their signature did not verify or was a replay. */
   dropped = 0;
 
   constructor(
@@ -156,12 +158,14 @@ export class KernelServer {
   private async receive(sock: zmq.Router, channel: string, on: (m: WireMessage) => void): Promise<void> {
     try {
       for await (const frames of sock) {
-        const m = decode(this.signer, frames);
+        const m = decode(this.signer, frames, this.signatures);
         if (isFailure(m)) {
-          if (m.reason === 'bad signature') this.dropped++;
+          if (m.reason === 'bad signature' || m.reason === 'duplicate signature') this.dropped++;
           log(`dropped a message on ${channel}: ${m.reason === 'bad signature'
             ? `its HMAC signature does not match the connection key (${this.dropped} dropped so far); it was not run`
-            : m.reason}`);
+            : m.reason === 'duplicate signature'
+              ? `its signature was already used: a replayed message (${this.dropped} dropped so far); it was not run`
+              : m.reason}`);
           continue;
         }
         on(m);

@@ -158,20 +158,49 @@ export function encode(
   return [...(msg.identities ?? []), DELIM, Buffer.from(signer.sign(parts)), ...parts, ...(msg.buffers ?? [])];
 }
 
+/**
+ * The signatures of the messages already accepted, so that a signed message sent a
+ * second time (a replay) is refused, as jupyter_client's `Session` does with its
+ * `digest_history`. Bounded: beyond `capacity` (default 65536, jupyter_client's
+ * `digest_history_size`) the oldest signatures are forgotten.
+ */
+export class SignatureHistory {
+  private readonly seen = new Set<string>();
+
+  constructor(readonly capacity = 1 << 16) {
+    if (!(Number.isInteger(capacity) && capacity > 0)) throw new Error(`SignatureHistory: capacity must be a positive integer, got ${capacity}`);
+  }
+
+  /** How many signatures are remembered. */
+  get size(): number {
+    return this.seen.size;
+  }
+
+  /** Remember `signature`; false when it was already remembered (a replay). */
+  add(signature: string): boolean {
+    if (this.seen.has(signature)) return false;
+    this.seen.add(signature);
+    if (this.seen.size > this.capacity) this.seen.delete(this.seen.values().next().value!);
+    return true;
+  }
+}
+
 /** Why a message was not accepted. */
-export type DecodeFailure = { reason: 'no delimiter' | 'bad signature' | 'bad JSON'; identities: Buffer[] };
+export type DecodeFailure = { reason: 'no delimiter' | 'bad signature' | 'duplicate signature' | 'bad JSON'; identities: Buffer[] };
 
 /**
  * Split, verify and parse received frames. The signature is checked before
  * anything is parsed; a message that fails is returned as a failure, never
- * as content.
+ * as content. With a `history` (and a key), a signature seen before is a
+ * replay: 'duplicate signature'.
  */
-export function decode(signer: Signer, frames: Buffer[]): WireMessage | DecodeFailure {
+export function decode(signer: Signer, frames: Buffer[], history?: SignatureHistory): WireMessage | DecodeFailure {
   const at = frames.findIndex((f) => f.equals(DELIM));
   const identities = at < 0 ? frames : frames.slice(0, at);
   if (at < 0 || frames.length < at + 6) return { reason: 'no delimiter', identities };
   const parts = frames.slice(at + 2, at + 6);
   if (!signer.verify(frames[at + 1]!, parts)) return { reason: 'bad signature', identities };
+  if (history && signer.enabled && !history.add(frames[at + 1]!.toString('latin1'))) return { reason: 'duplicate signature', identities };
   try {
     const [header, parent_header, metadata, content] = parts.map((p) => JSON.parse(p.toString('utf8')));
     if (typeof header?.msg_type !== 'string') return { reason: 'bad JSON', identities };

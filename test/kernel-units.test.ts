@@ -12,7 +12,7 @@ import { globToRegExp, History } from '../kernel/history';
 import { descendants } from '../kernel/procs';
 import { resultBundle } from '../kernel/richresult';
 import { codePointToIndex, helpRequest, indexToCodePoint, isComplete } from '../kernel/syntax';
-import { decode, encode, endpoint, isFailure, newHeader, Signer } from '../kernel/wire';
+import { decode, encode, endpoint, isFailure, newHeader, SignatureHistory, Signer } from '../kernel/wire';
 import { formatValues, tensorBundle } from '../src/display/tensor';
 
 const strip = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');
@@ -38,6 +38,24 @@ describe('kernel wire format', () => {
     assert.ok(isFailure(altered) && altered.reason === 'bad signature');
     const truncated = decode(signer, frames.slice(0, 3));
     assert.ok(isFailure(truncated) && truncated.reason === 'no delimiter');
+  });
+
+  it('refuses a replayed message (a signature already accepted) and forgets the oldest beyond its capacity', () => {
+    const history = new SignatureHistory(3);
+    const frames = encode(signer, msg);
+    assert.ok(!isFailure(decode(signer, frames, history)));
+    const again = decode(signer, frames, history);
+    assert.ok(isFailure(again) && again.reason === 'duplicate signature');
+    assert.ok(!isFailure(decode(signer, frames)), 'without a history nothing is remembered');
+    const fresh = () => encode(signer, { ...msg, header: newHeader('execute_request', 's1') });
+    for (let i = 0; i < 3; i++) assert.ok(!isFailure(decode(signer, fresh(), history)));
+    assert.equal(history.size, 3);
+    assert.ok(!isFailure(decode(signer, frames, history)), 'the first signature was forgotten after 3 newer ones');
+    const unsigned = new Signer('');
+    const plain = encode(unsigned, msg);
+    assert.ok(!isFailure(decode(unsigned, plain, history)) && !isFailure(decode(unsigned, plain, history)),
+      'without a key there is no signature to remember (and no security: the kernel logs that)');
+    assert.throws(() => new SignatureHistory(0), /capacity must be a positive integer/);
   });
 
   it('does not sign with an empty key, and refuses unknown signature schemes', () => {

@@ -348,6 +348,33 @@ describe('the gradlab kernel', function () {
       assert.match(k.stderrTail(), /dropped a message on shell: its HMAC signature does not match the connection key/);
     });
 
+    it('drops and logs a signed message sent a second time (a replay), and runs it only once', async () => {
+      const info = readConnectionFile(k.connectionFile);
+      const marker = path.join(RUNTIME, `replayed-${process.pid}`);
+      const dealer = new zmq.Dealer({ linger: 0 });
+      dealer.connect(`tcp://127.0.0.1:${info.shell_port}`);
+      const content = { code: `require('fs').appendFileSync(${JSON.stringify(marker)}, 'ran ')`, silent: false,
+        store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true };
+      const frames = encode(new Signer(info.key, info.signature_scheme), { header: newHeader('execute_request', randomUUID()), content });
+      const replies: string[] = [];
+      const reading = (async () => {
+        for await (const reply of dealer) replies.push(reply.map((f) => f.toString()).join('|'));
+      })().catch(() => undefined);
+      try {
+        await dealer.send(frames);
+        await dealer.send(frames);
+        const good = await k.execute('1'); // queued after both: when it answers, both were seen
+        assert.equal(good.status, 'ok', JSON.stringify(good.reply));
+        await delay(300);
+      } finally {
+        dealer.close();
+        await reading;
+      }
+      assert.equal(fs.readFileSync(marker, 'utf8'), 'ran ', 'the replayed request ran twice');
+      assert.equal(replies.filter((r) => r.includes('"execute_reply"')).length, 1, 'one execute_reply');
+      assert.match(k.stderrTail(), /dropped a message on shell: its signature was already used: a replayed message/);
+    });
+
     it("listens on the connection file's address (127.0.0.1) only", () => {
       const info = readConnectionFile(k.connectionFile);
       const ports = [info.shell_port, info.iopub_port, info.stdin_port, info.control_port, info.hb_port];
