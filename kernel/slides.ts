@@ -102,6 +102,7 @@ export interface DeckNotebook {
 /** One slide: body blocks in order (a fragment block appears on a key press) and speaker notes. */
 export interface Slide {
   notebook: string;
+  chapter: string;
   title: string;
   blocks: { fragment: boolean; cells: Cell[] }[];
   notes: Cell[];
@@ -118,12 +119,12 @@ export interface Stack {
  */
 export function deckStructure(notebooks: DeckNotebook[]): Stack[] {
   const stacks: Stack[] = [];
-  for (const { name, nb } of notebooks) {
+  for (const { name, chapter, nb } of notebooks) {
     const title = notebookTitle(nb, name);
     let current: Slide | undefined;
     let inFragment = false;
     const start = (sub: boolean) => {
-      current = { notebook: name, title, blocks: [], notes: [] };
+      current = { notebook: name, chapter, title, blocks: [], notes: [] };
       if (sub && stacks.length) stacks[stacks.length - 1].slides.push(current);
       else stacks.push({ slides: [current] });
       inFragment = false;
@@ -175,7 +176,8 @@ function renderSlide(slide: Slide, needs: PageNeeds): string {
   const notes = slide.notes.length
     ? `<aside class="notes">${slide.notes.map((c) => renderSlideCell(c, needs)).join('\n')}</aside>`
     : '';
-  return `<section data-notebook="${escapeHtml(slide.notebook)}" data-title="${escapeHtml(slide.title)}">\n${body}\n${notes}</section>`;
+  const footer = `${slide.chapter ? `${slide.chapter} · ` : ''}${slide.notebook}`;
+  return `<section data-notebook="${escapeHtml(slide.notebook)}" data-footer="${escapeHtml(footer)}">\n${body}\n${notes}</section>`;
 }
 
 function revealFile(rel: string): string {
@@ -204,7 +206,7 @@ const DECK_STYLE = `<style>
 .reveal h1, .reveal h2, .reveal h3, .reveal h4 { margin-bottom: .4em; }
 .reveal p, .reveal li { line-height: 1.45; }
 .reveal .cell { margin: 8px 0; }
-.reveal pre { width: 100%; margin: 8px 0; box-shadow: none; font-size: 0.6em; }
+.reveal pre { width: 100%; box-sizing: border-box; margin: 8px 0; box-shadow: none; font-size: 0.6em; }
 .reveal pre.source { max-height: 460px; overflow: auto; background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; }
 .reveal pre.source code { max-height: none; padding: 10px 14px; white-space: pre; font-family: var(--r-code-font); line-height: 1.4; }
 .reveal .outputs pre { max-height: 300px; overflow: auto; padding: 6px 12px; font-family: var(--r-code-font); white-space: pre-wrap; line-height: 1.35; }
@@ -215,10 +217,11 @@ const DECK_STYLE = `<style>
 .reveal math[display="block"] { margin: .5em 0; overflow-x: auto; overflow-y: hidden; font-size: 1.1em; }
 .reveal .vega, .reveal .plotly, .reveal .svg, .reveal .outputs img { margin: 6px 0; }
 .reveal .vega svg, .reveal .svg svg { max-width: 100%; height: auto; }
-.reveal .vega > div:not(.static) svg { width: min(100%, 860px); max-height: 520px; }
+.reveal .vega > div:not(.static) svg { width: min(100%, 1100px); max-height: 540px; }
 .reveal .outputs img { max-width: 100%; max-height: 540px; }
 .reveal .vega-bindings { font-size: .7em; } .reveal .vega-bind input[type=range] { width: 260px; }
-.deck-footer { position: fixed; left: 16px; bottom: 10px; z-index: 30; font-size: 14px; color: #656d76; font-family: ${FONTS}; }
+.deck-footer { position: fixed; left: 16px; bottom: 10px; z-index: 30; font-size: 14px; color: #656d76; font-family: ${FONTS};
+  background: rgba(255, 255, 255, .85); padding: 0 6px; border-radius: 4px; }
 .reveal .slide-number { font-size: 14px; }
 </style>`;
 
@@ -254,7 +257,7 @@ const SLIDE_VIEWERS = `<script>
   }
   function footer(slide) {
     var f = document.querySelector('.deck-footer');
-    if (f && slide) f.textContent = (document.body.dataset.deck || '') + ' · ' + (slide.dataset.notebook || '');
+    if (f && slide && slide.dataset.footer) f.textContent = slide.dataset.footer;
   }
   Reveal.on('ready', function (e) { show(e.currentSlide); footer(e.currentSlide); });
   Reveal.on('slidechanged', function (e) { show(e.currentSlide); footer(e.currentSlide); });

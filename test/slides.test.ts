@@ -275,6 +275,7 @@ describe('slides: reveal.js decks from the notebooks', function () {
             const r = el?.getBoundingClientRect();
             return !!r && r.width > 0 && r.height > 0;
           }, null, { timeout: 30_000 });
+          await page.$eval('.present .vega, .present .plotly, .present .svg, .present .outputs img', (el) => el.scrollIntoView({ block: 'center' }));
         }
         fs.mkdirSync(path.join(OUT, 'screenshots'), { recursive: true });
         await page.screenshot({ path: path.join(OUT, 'screenshots', `${ch}.png`) });
