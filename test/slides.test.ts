@@ -161,6 +161,28 @@ describe('slides: reveal.js decks from the notebooks', function () {
     }
   });
 
+  it('without an executed copy, runs the notebook first, saves the copy, and uses it the next time', async function () {
+    this.timeout(300_000);
+    const root = path.join(ROOT, 'test', 'fixtures', 'notebooks');
+    const out = path.join(TMP, 'run-out');
+    const lines: string[] = [];
+    assert.equal(await main(['--root', root, '--out', out, 'pass'], (l) => lines.push(l)), 0, lines.join('\n'));
+    const copy = path.join(out, 'ok', 'pass.ipynb');
+    assert.match(lines.join('\n'), /no executed copy newer than the notebook[\s\S]*running it[\s\S]*executed copy saved to/);
+    assert.ok(fs.existsSync(copy), copy);
+    const deck = fs.readFileSync(path.join(out, 'slides', 'ok', 'pass.html'), 'utf8');
+    assert.match(deck, /id="fixture-html"/, 'the deck shows the outputs of the run');
+    const again: string[] = [];
+    const t0 = Date.now();
+    assert.equal(await main(['--root', root, '--out', out, 'pass'], (l) => again.push(l)), 0);
+    assert.doesNotMatch(again.join('\n'), /running it/);
+    assert.ok(Date.now() - t0 < 5000, 'the second build reads the executed copy');
+    const noRun: string[] = [];
+    assert.equal(await main(['--root', root, '--out', path.join(TMP, 'norun-out'), '--no-run', 'pass'], (l) => noRun.push(l)), 0);
+    assert.doesNotMatch(fs.readFileSync(path.join(TMP, 'norun-out', 'slides', 'ok', 'pass.html'), 'utf8'), /id="fixture-html"/);
+    assert.ok(!fs.existsSync(path.join(TMP, 'norun-out', 'ok')), '--no-run writes no executed copy');
+  });
+
   const counts: Record<string, { source: number; executed?: number }> = {};
   it('every chapter builds with --no-run (npm run slides -- --no-run --out <tmp>)', async () => {
     const lines: string[] = [];
