@@ -242,7 +242,7 @@ describe('slides: reveal.js decks from the notebooks', function () {
       return { page, problems };
     }
 
-    it('a deck with a Vega-Lite explorable on a hidden slide: the chart gets a size when shown, its slider works', async () => {
+    it('a deck with a Vega-Lite explorable on a hidden slide: the chart gets a size when shown, its slider works; S shows the notes', async () => {
       const fig = plot.line({ data: [0, 1, 2].flatMap((p) => [1, 2, 3, 4, 5].map((x) => ({ x, y: x ** p, p }))), x: 'x', y: 'y',
         explore: { field: 'p', label: '指数 p (power)', init: 1 }, title: '幂函数 (power)' });
       const data = (await fig[JUPYTER_DISPLAY]()) as Record<string, unknown>;
@@ -273,6 +273,11 @@ describe('slides: reveal.js decks from the notebooks', function () {
       await page.evaluate(() => (window as unknown as { Reveal: { slide(h: number): void } }).Reveal.slide(0));
       await page.evaluate(() => (window as unknown as { Reveal: { slide(h: number): void } }).Reveal.slide(3));
       assert.equal(await page.locator('.present .vega > div:not(.static) svg').count(), 1);
+      // S opens the speaker view, which shows the current slide's notes.
+      await page.evaluate(() => (window as unknown as { Reveal: { slide(h: number): void } }).Reveal.slide(0));
+      const [popup] = await Promise.all([page.waitForEvent('popup', { timeout: 10_000 }), page.keyboard.press('s')]);
+      await popup.waitForFunction(() => /NOTES_ONE/.test(document.querySelector('.speaker-controls-notes .value')?.textContent ?? ''), null, { timeout: 15_000 });
+      await popup.close();
       assert.deepEqual(problems, []);
       await page.close();
     });
