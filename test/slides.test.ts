@@ -248,8 +248,12 @@ describe('slides: reveal.js decks from the notebooks', function () {
       const data = (await fig[JUPYTER_DISPLAY]()) as Record<string, unknown>;
       const chartCell: Cell = { cell_type: 'code', source: 'plot.line(...)', metadata: tag('slide', 'hide-input'), execution_count: 2,
         outputs: [{ output_type: 'display_data', data, metadata: {} }] };
-      const deck = deckHtml([{ name: 'fixture', chapter: 'ch', nb: nbOf([...tagged()[0].nb.cells, chartCell]) }], { title: 'fixture' });
-      assert.equal(deck.slides, 5);
+      const g = [-2, -1, 0, 1, 2];
+      const contour = (await plot.contour({ x: g, y: g, z: (a, b) => a * a + 10 * b * b, title: '等高线 (contour)' })[JUPYTER_DISPLAY]()) as Record<string, unknown>;
+      const contourCell: Cell = { cell_type: 'code', source: 'plot.contour(...)', metadata: ss('slide'), execution_count: 3,
+        outputs: [{ output_type: 'display_data', data: contour, metadata: {} }] };
+      const deck = deckHtml([{ name: 'fixture', chapter: 'ch', nb: nbOf([...tagged()[0].nb.cells, chartCell, contourCell]) }], { title: 'fixture' });
+      assert.equal(deck.slides, 6);
       const file = path.join(TMP, 'chart-deck.html');
       fs.writeFileSync(file, deck.html);
       const { page, problems } = await open(file);
@@ -273,6 +277,12 @@ describe('slides: reveal.js decks from the notebooks', function () {
       await page.evaluate(() => (window as unknown as { Reveal: { slide(h: number): void } }).Reveal.slide(0));
       await page.evaluate(() => (window as unknown as { Reveal: { slide(h: number): void } }).Reveal.slide(3));
       assert.equal(await page.locator('.present .vega > div:not(.static) svg').count(), 1);
+      // A Plotly figure on the last slide gets its size when shown too.
+      await page.evaluate(() => (window as unknown as { Reveal: { slide(h: number): void } }).Reveal.slide(4));
+      await page.waitForSelector('.present .plotly .main-svg', { timeout: 30_000 });
+      const pbox = await page.locator('.present .plotly .main-svg').first().boundingBox();
+      assert.ok(pbox && pbox.width > 300 && pbox.height > 150, `plotly size ${JSON.stringify(pbox)}`);
+      await page.screenshot({ path: path.join(OUT, 'screenshots', 'fixture-plotly.png') });
       // S opens the speaker view, which shows the current slide's notes.
       await page.evaluate(() => (window as unknown as { Reveal: { slide(h: number): void } }).Reveal.slide(0));
       const [popup] = await Promise.all([page.waitForEvent('popup', { timeout: 10_000 }), page.keyboard.press('s')]);
