@@ -100,11 +100,20 @@ const VEGALITE = /^application\/vnd\.vegalite\.v\d+\+json$/;
 const PLOTLY = 'application/vnd.plotly.v1+json';
 const ORDER = ['text/html', 'image/svg+xml', 'image/png', 'image/jpeg', 'text/markdown', 'text/latex', 'text/plain'];
 
-/** What a page needs inlined once, collected while rendering its outputs. */
-interface PageNeeds {
+/**
+ * What a page needs inlined once, collected while rendering its outputs: the
+ * chart libraries, and a counter that makes each chart's spec id (`spec-<n>`)
+ * unique on the page. Share one across every cell of a page (or deck).
+ */
+export interface PageNeeds {
   vega: boolean;
   plotly: boolean;
   specs: number;
+}
+
+/** A fresh {@link PageNeeds}: no libraries, specs counted from 0. */
+export function newPageNeeds(): PageNeeds {
+  return { vega: false, plotly: false, specs: 0 };
 }
 
 function jsonScript(id: string, value: unknown): string {
@@ -140,7 +149,13 @@ function renderData(data: NotebookData, needs: PageNeeds): string {
   }
 }
 
-function renderOutput(o: Output, needs: PageNeeds): string {
+/**
+ * One output as HTML (stream, error, or the MIME bundle's best type, see the
+ * module comment). A Vega-Lite or Plotly output becomes a `<div class="vega|plotly"
+ * data-spec="spec-<n>">` holding the static fallback plus a JSON script with the
+ * spec; the page's viewer script makes it live. Records in `needs` what to inline.
+ */
+export function renderOutput(o: Output, needs: PageNeeds): string {
   switch (o.output_type) {
     case 'stream': return `<pre class="stream ${escapeHtml(o.name)}">${escapeHtml(stripAnsi(joinText(o.text)))}</pre>`;
     case 'error': {
@@ -152,24 +167,35 @@ function renderOutput(o: Output, needs: PageNeeds): string {
   }
 }
 
+/** A code cell's outputs, each through {@link renderOutput}, joined by newlines ('' when none). */
+export function renderOutputs(cell: Cell, needs: PageNeeds): string {
+  return (cell.outputs ?? []).map((o) => renderOutput(o, needs)).join('\n');
+}
+
+/** A Markdown cell's HTML: {@link renderMarkdown}, then {@link notebookLinksToHtml}. */
+export function renderMarkdownCell(cell: Cell): string {
+  return notebookLinksToHtml(renderMarkdown(cellSource(cell)));
+}
+
 function renderCell(cell: Cell, index: number, needs: PageNeeds, failed: boolean): string {
   const id = `cell-${index}`;
   if (cell.cell_type === 'markdown') {
-    return `<section class="cell markdown" id="${id}">${notebookLinksToHtml(renderMarkdown(cellSource(cell)))}</section>`;
+    return `<section class="cell markdown" id="${id}">${renderMarkdownCell(cell)}</section>`;
   }
   if (cell.cell_type === 'raw') {
     const fmt = String(cell.metadata.format ?? cell.metadata.raw_mimetype ?? '');
     return fmt === 'text/html' ? `<section class="cell raw" id="${id}">${cellSource(cell)}</section>` : '';
   }
   const count = cell.execution_count ?? ' ';
-  const outs = (cell.outputs ?? []).map((o) => renderOutput(o, needs)).join('\n');
+  const outs = renderOutputs(cell, needs);
   return `<section class="cell code${failed ? ' failed' : ''}" id="${id}">` +
     `<div class="in"><span class="prompt">[${count}]</span><pre class="source"><code>${escapeHtml(cellSource(cell))}</code></pre></div>` +
     (outs ? `<div class="outputs">${outs}</div>` : '') + '</section>';
 }
 
 const libCache = new Map<string, string>();
-function inlineScript(module: string): string {
+/** `<script>` with the file `module` resolves to, inlined (`</script` escaped); read once per process. */
+export function inlineScript(module: string): string {
   let src = libCache.get(module);
   if (src === undefined) {
     src = fs.readFileSync(require.resolve(module), 'utf8').replace(/<\/script/gi, '<\\/script');
@@ -248,16 +274,21 @@ export interface PageOptions {
   indexHref?: string;
 }
 
+/** The chart libraries `needs` asks for (vega + vega-lite, plotly.js), inlined; '' when none. */
+export function chartLibraries(needs: PageNeeds): string {
+  return (needs.vega ? inlineScript('vega/build/vega.min.js') + inlineScript('vega-lite/build/vega-lite.min.js') : '') +
+    (needs.plotly ? inlineScript('plotly.js-dist/plotly.js') : '');
+}
+
 /** One executed notebook as a self-contained page. */
 export function notebookPage(nb: Notebook, opts: PageOptions): string {
-  const needs: PageNeeds = { vega: false, plotly: false, specs: 0 };
+  const needs = newPageNeeds();
   const cells = nb.cells.map((c, i) => renderCell(c, i, needs, i === opts.failedCell)).join('\n');
   const status = `<span class="${opts.ok ? 'ok' : 'bad'}">${opts.ok ? 'ok' : 'failed'}</span> · ${opts.seconds.toFixed(1)} s`;
   const head = (opts.indexHref ? `<a href="${escapeHtml(opts.indexHref)}">← all notebooks</a>` : '') + `<span>${status}</span>`;
   const failure = opts.failure
     ? `<pre class="failure">${escapeHtml(stripAnsi(opts.failure))}${opts.failedCell !== undefined ? `\n<a href="#cell-${opts.failedCell}">go to the failing cell</a>` : ''}</pre>\n`
     : '';
-  const scripts = (needs.vega ? inlineScript('vega/build/vega.min.js') + inlineScript('vega-lite/build/vega-lite.min.js') : '') +
-    (needs.plotly ? inlineScript('plotly.js-dist/plotly.js') : '') + (needs.vega || needs.plotly ? VIEWERS : '');
+  const scripts = chartLibraries(needs) + (needs.vega || needs.plotly ? VIEWERS : '');
   return page(opts.title, head, failure + cells, scripts);
 }

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { listNotebooks } from '../kernel/run';
+import { serializeNotebook } from '../kernel/notebook';
 import { formatFailure, runNotebook } from '../kernel/runner';
 import { KERNEL_NAME, jupyterPathWithKernel } from '../kernel/spec';
 
@@ -72,6 +73,12 @@ describe('the chapter notebooks', function () {
 
       it('runs top to bottom in the Node runner', async () => {
         const r = await runNotebook(file, { timeoutMs: 600_000, env: ENV });
+        // Keep the executed copy where `npm start` puts it (test/slides.test.ts builds decks from it).
+        if (r.notebook) {
+          const copy = path.join(ROOT, 'out', path.basename(path.dirname(file)), path.basename(file));
+          fs.mkdirSync(path.dirname(copy), { recursive: true });
+          fs.writeFileSync(copy, serializeNotebook(r.notebook));
+        }
         assert.ok(r.ok, r.failure && formatFailure(rel, r.failure));
       });
 
