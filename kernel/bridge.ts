@@ -14,7 +14,12 @@
 /** Server -> main: one shell request to run. */
 export type ToMain =
   /** Run a cell; `count` is its execution count (the server counts, and has sent execute_input). */
-  | { t: 'execute'; rid: number; code: string; count: number; silent: boolean; storeHistory: boolean; userExpressions: Record<string, string> }
+  | {
+    t: 'execute'; rid: number; code: string; count: number; silent: boolean; storeHistory: boolean;
+    userExpressions: Record<string, string>;
+    /** The request's `allow_stdin`: whether the front end answers input_request. */
+    allowStdin: boolean;
+  }
   | { t: 'complete'; rid: number; code: string; cursorPos: number }
   | { t: 'inspect'; rid: number; code: string; cursorPos: number; detailLevel: number }
   | { t: 'is_complete'; rid: number; code: string }
@@ -32,7 +37,12 @@ export type ToServer =
    * execute_result or error: one message between the threads instead of two).
    * `output`: for executes, the text/plain result the history keeps.
    */
-  | { t: 'reply'; rid: number; content: Record<string, unknown>; iopub?: { msgType: string; content: string }[]; output?: string | null };
+  | { t: 'reply'; rid: number; content: Record<string, unknown>; iopub?: { msgType: string; content: string }[]; output?: string | null }
+  /**
+   * The running cell asks the front end for input (kernel/stdin.ts): the server sends
+   * input_request and answers through the shared {@link ServerOptions.input} buffer.
+   */
+  | { t: 'input'; rid: number; prompt: string; password: boolean };
 
 /** What the main thread passes the server thread at start. */
 export interface ServerOptions {
@@ -41,4 +51,6 @@ export interface ServerOptions {
   kernelInfo: Record<string, unknown>;
   /** The pid of the process that started the kernel (its exit stops the kernel). */
   parentPid: number;
+  /** The shared memory of the stdin channel (kernel/stdin.ts InputChannel). */
+  input: SharedArrayBuffer;
 }

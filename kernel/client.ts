@@ -112,6 +112,7 @@ async function freePorts(n: number): Promise<number[]> {
 interface Waiter {
   outputs: KernelMessage[];
   onOutput?: (m: KernelMessage) => void;
+  onInput?: (prompt: string, password: boolean) => string | Promise<string>;
   reply?: Record<string, unknown>;
   idle: boolean;
   sawIopub: boolean;
@@ -185,9 +186,12 @@ export class KernelClient {
     connectionFiles.add(file);
     installExitHook();
     const url = (p: number) => endpoint({ transport: 'tcp', ip: '127.0.0.1' }, p);
-    const shell = new zmq.Dealer({ linger: 0 });
+    // Shell and stdin share one identity, as jupyter_client's do: the kernel sends an
+    // input_request to the identity that sent the execute_request.
+    const identity = `gradlab-client-${randomUUID()}`;
+    const shell = new zmq.Dealer({ linger: 0, routingId: identity });
     const control = new zmq.Dealer({ linger: 0 });
-    const stdin = new zmq.Dealer({ linger: 0 });
+    const stdin = new zmq.Dealer({ linger: 0, routingId: identity });
     const iopub = new zmq.Subscriber({ linger: 0 });
     const hb = new zmq.Request({ linger: 0, relaxed: true, correlate: true, receiveTimeout: 1000 });
     shell.connect(url(shell_port));
@@ -237,11 +241,17 @@ export class KernelClient {
       storeHistory?: boolean;
       stopOnError?: boolean;
       userExpressions?: Record<string, string>;
+      /**
+       * Answers the cell's input requests (`allow_stdin: true`); without it the request
+       * says `allow_stdin: false` and a cell asking for input fails at once.
+       */
+      onInput?: (prompt: string, password: boolean) => string | Promise<string>;
     } = {},
   ): Promise<ExecuteOutcome> {
     const content = { code, silent: opts.silent ?? false, store_history: opts.storeHistory ?? true,
-      user_expressions: opts.userExpressions ?? {}, allow_stdin: false, stop_on_error: opts.stopOnError ?? true };
+      user_expressions: opts.userExpressions ?? {}, allow_stdin: !!opts.onInput, stop_on_error: opts.stopOnError ?? true };
     const { done: p, waiter } = this.sendRequest(this.shell, 'execute_request', content, { onOutput: opts.onOutput });
+    waiter.onInput = opts.onInput;
     if (!opts.timeoutMs) return p;
     const limit = opts.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
@@ -378,8 +388,8 @@ export class KernelClient {
     return { done, waiter };
   }
 
-  private send(sock: zmq.Socket & zmq.Writable, header: object, content: object): Promise<unknown> {
-    const frames = encode(this.signer, { header, content });
+  private send(sock: zmq.Socket & zmq.Writable, header: object, content: object, parent: object = {}): Promise<unknown> {
+    const frames = encode(this.signer, { header, content, parent_header: parent });
     // zeromq.js allows one pending send per socket: chain them.
     const prev = this.sendChains.get(sock) ?? Promise.resolve();
     const next = prev.catch(() => undefined).then(() => sock.send(frames));
@@ -412,11 +422,23 @@ export class KernelClient {
     }
   }
 
+  /** An input_request: the execute's `onInput` answers it (an empty line when it has none). */
+  private async answerInput(m: KernelMessage): Promise<void> {
+    const w = this.waiters.get(m.parent_header.msg_id ?? '');
+    let value = '';
+    try {
+      if (w?.onInput) value = await w.onInput(String(m.content.prompt ?? ''), m.content.password === true);
+      else this.log('the kernel asked for input, but this execute has no onInput: sending an empty line');
+    } catch (e) {
+      this.log(`onInput failed (${(e as Error).message}): sending an empty line`);
+    }
+    await this.send(this.stdin, newHeader('input_reply', this.session), { value }, m.header)
+      .catch((e: Error) => this.log(`input_reply failed: ${e.message}`));
+  }
+
   private onReply(m: KernelMessage, sock: zmq.Socket): void {
     if (sock === this.stdin && m.msg_type === 'input_request') {
-      this.log('the kernel asked for input; stdin is not supported, sending an empty line');
-      this.send(this.stdin, { ...m.header, msg_id: randomUUID(), msg_type: 'input_reply' }, { value: '' })
-        .catch((e: Error) => this.log(`input_reply failed: ${e.message}`));
+      void this.answerInput(m);
       return;
     }
     const w = this.waiters.get(m.parent_header.msg_id ?? '');

@@ -26,11 +26,13 @@ import * as path from 'path';
 import { StringDecoder } from 'string_decoder';
 import { inspect } from 'util';
 import { Worker } from 'worker_threads';
+import { INPUT_KEY, type InputOptions } from '../src/display/input';
 import { SINK_KEY, type DisplaySink } from '../src/display/sink';
 import type { ServerOptions, ToMain, ToServer } from './bridge';
 import { exceptionError, internalError, type CellError } from './errors';
 import { stopDescendants } from './procs';
 import { plainText, resultBundle, wireData } from './richresult';
+import { InputChannel, StdinNotAllowedError } from './stdin';
 import type { TypeScriptSession } from './session';
 
 interface TslabJupyter {
@@ -145,6 +147,62 @@ class CellOutput {
   }
 }
 
+/**
+ * Input for the running cell (kernel/stdin.ts): `gl.input`, the global `prompt()`
+ * and readline's `question()` on `process.stdin` all ask the front end through the
+ * server thread, or fail at once when the request did not allow stdin.
+ */
+class CellInput {
+  rid = 0;
+  allow = false;
+
+  constructor(private readonly channel: InputChannel, private readonly post: (m: ToServer) => void) {}
+
+  ask(prompt: string, password = false): string {
+    if (!this.allow) {
+      throw new StdinNotAllowedError(
+        `the cell asked for input (${JSON.stringify(prompt)}), but this front end does not take input: ` +
+          'its execute_request says allow_stdin: false (nbconvert, npm start and other unattended runs do). ' +
+          "Write the value into the code instead (const answer = '...'), or run the cell in Jupyter.",
+      );
+    }
+    return this.channel.waitFor(() => this.post({ t: 'input', rid: this.rid, prompt, password }));
+  }
+
+  install(): void {
+    const g = globalThis as Record<string | symbol, unknown>;
+    g[INPUT_KEY] = (prompt: string, options: InputOptions) => this.ask(prompt, options.password === true);
+    g.prompt = (message?: unknown, defaultValue?: unknown) => {
+      const answer = this.ask(message === undefined ? '' : String(message));
+      return answer === '' && defaultValue !== undefined ? String(defaultValue) : answer;
+    };
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    type Question = (this: { input?: unknown }, query: string, ...rest: unknown[]) => unknown;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const callbacks = (require('readline') as { Interface: { prototype: { question: Question } } }).Interface.prototype;
+    const plain = callbacks.question;
+    callbacks.question = function (this: { input?: unknown }, query: string, ...rest: unknown[]) {
+      if (this.input !== process.stdin) return plain.call(this, query, ...rest);
+      const cb = rest.find((r) => typeof r === 'function') as ((answer: string) => void) | undefined;
+      const answer = self.ask(String(query));
+      if (cb) process.nextTick(cb, answer);
+      return undefined;
+    };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const promises = (require('readline/promises') as { Interface: { prototype: { question: Question } } }).Interface.prototype;
+    const plainPromise = promises.question;
+    promises.question = function (this: { input?: unknown }, query: string, ...rest: unknown[]) {
+      if (this.input !== process.stdin) return plainPromise.call(this, query, ...rest);
+      try {
+        return Promise.resolve(self.ask(String(query)));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    };
+  }
+}
+
 let syntaxModule: typeof import('./syntax') | undefined;
 /** The help-request and is_complete helpers load TypeScript: loaded on first use, not when tests import this file. */
 function syntax(): typeof import('./syntax') {
@@ -161,6 +219,7 @@ class MainLoop {
     private readonly out: CellOutput,
     private readonly jupyter: TslabJupyter,
     private readonly post: (m: ToServer) => void,
+    private readonly input: CellInput,
   ) {}
 
   async handle(m: Exclude<ToMain, { t: 'exit' }>): Promise<void> {
@@ -194,6 +253,8 @@ class MainLoop {
   private async execute(m: Extract<ToMain, { t: 'execute' }>): Promise<Reply> {
     const { rid, count } = m;
     this.out.begin(rid);
+    this.input.rid = rid;
+    this.input.allow = m.allowStdin;
     this.jupyter.lastWriteDisplayData = this.out.writeDisplay;
     const ok = (extra: Record<string, unknown> = {}, iopub: Reply['iopub'] = [], output: string | null = null): Reply =>
       ({ t: 'reply', rid, content: { status: 'ok', execution_count: count, payload: [], user_expressions: {}, ...extra }, iopub, output });
@@ -268,10 +329,13 @@ export function main(configPath: string): void {
   // First of all: from here on SIGINT interrupts a cell instead of killing the kernel.
   process.on('SIGINT', () => session?.interrupt());
 
-  const options: ServerOptions = { configPath, kernelInfo: kernelInfo(), parentPid: process.ppid };
+  const channel = new InputChannel();
+  const options: ServerOptions = { configPath, kernelInfo: kernelInfo(), parentPid: process.ppid, input: channel.buffer };
   const worker = new Worker(path.join(__dirname, 'server.js'), { workerData: options });
   const post = (m: ToServer) => worker.postMessage(m);
   const out = new CellOutput(post);
+  const input = new CellInput(channel, post);
+  input.install();
   // tslab's jupyter module loads its converter: load gradlab's patched copy first (kernel/converter.ts).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   (require('./converter') as typeof import('./converter')).converterModule();
@@ -305,7 +369,7 @@ export function main(configPath: string): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { TypeScriptSession: Session } = require('./session') as typeof import('./session');
   session = new Session(process.cwd());
-  const loop = new MainLoop(session, out, jupyter, post);
+  const loop = new MainLoop(session, out, jupyter, post, input);
   worker.on('message', (m: ToMain) => {
     if (m.t === 'exit') exit(m.code ?? 0, m.why);
     else void loop.handle(m);

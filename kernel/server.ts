@@ -25,6 +25,7 @@ import * as zmq from 'zeromq';
 import type { ServerOptions, ToMain, ToServer } from './bridge';
 import { History, type HistoryQuery } from './history';
 import { stopDescendants } from './procs';
+import { InputChannel, MAX_INPUT_BYTES } from './stdin';
 import { decode, encode, endpoint, isFailure, isIPv6, newHeader, readConnectionFile, SignatureHistory, Signer, type ConnectionInfo, type WireMessage } from './wire';
 
 /** How long stream text is held to batch it. */
@@ -105,6 +106,12 @@ export class KernelServer {
   private stopping = false;
   /** Whether any shell or control request has arrived (after that, `starting` is no longer news). */
   private servedAny = false;
+  /** The execute_request whose cell runs now (input requests go to its sender). */
+  private runningMsg: WireMessage | null = null;
+  /** The msg_id of the input_request the running cell waits on. */
+  private inputRequest: string | null = null;
+  /** Shared with the main thread: where an input_reply's value goes. */
+  private readonly input: InputChannel;
   /** Signatures of the messages accepted so far, on every channel (replays are dropped). */
   private readonly signatures = new SignatureHistory();
   /** Messages dropped because their signature did not verify or was a replay. */
@@ -116,6 +123,7 @@ export class KernelServer {
     private readonly toMain: (m: ToMain) => void,
   ) {
     this.signer = new Signer(info.key, info.signature_scheme);
+    this.input = new InputChannel(options.input);
     for (const s of [this.shell, this.control, this.stdin, this.iopub]) this.senders.set(s, new Sender(s));
     if (info.transport === 'tcp' && isIPv6(info.ip)) for (const s of [this.shell, this.control, this.stdin, this.iopub, this.hb]) s.ipv6 = true;
   }
@@ -134,7 +142,7 @@ export class KernelServer {
     void this.announceStart();
     void this.receive(this.shell, 'shell', (m) => { this.servedAny = true; this.enqueue(m); });
     void this.receive(this.control, 'control', (m) => { this.servedAny = true; void this.onControl(m); });
-    void this.receive(this.stdin, 'stdin', () => undefined); // input is not supported; replies are ignored
+    void this.receive(this.stdin, 'stdin', (m) => this.onStdin(m));
     void this.heartbeat();
     this.watchParent();
   }
@@ -146,6 +154,8 @@ export class KernelServer {
         return this.onStream(m.rid, m.name, m.text);
       case 'iopub':
         return this.publish(m.msgType, m.content, this.parentOf(m.rid));
+      case 'input':
+        return this.requestInput(m.rid, m.prompt, m.password);
       case 'reply': {
         for (const o of m.iopub ?? []) this.publish(o.msgType, o.content, this.parentOf(m.rid));
         const done = this.pending.get(m.rid);
@@ -333,16 +343,19 @@ export class KernelServer {
     const stored = !silent && c.store_history !== false;
     if (stored) this.executionCount++;
     const count = this.executionCount;
+    this.runningMsg = msg;
     const reply = this.ask(msg, (rid) => {
       this.runningRid = rid;
       return { t: 'execute', rid, code, count, silent, storeHistory: c.store_history !== false,
-        userExpressions: (c.user_expressions ?? {}) as Record<string, string> };
+        userExpressions: (c.user_expressions ?? {}) as Record<string, string>, allowStdin: c.allow_stdin === true };
     });
     // The cell starts in the main thread now; its outputs reach this thread only after this
     // tick, so execute_input still comes first, right behind busy.
     if (!silent) this.publish('execute_input', { code, execution_count: count }, msg.rawHeader);
     const r = await reply;
     this.runningRid = 0;
+    this.runningMsg = null;
+    this.inputRequest = null;
     // Keep the headers of recent cells: output that arrives after a cell finished still belongs to it.
     for (const rid of this.parents.keys()) if (rid <= r.rid - KEEP_PARENTS) this.parents.delete(rid);
     if (stored) this.history.add(count, code, r.output ?? null);
@@ -353,6 +366,39 @@ export class KernelServer {
       for (const q of this.queue) if (q.msg.header.msg_type === 'execute_request') q.aborted = true;
     }
     this.reply(this.shell, msg, 'execute_reply', r.content);
+  }
+
+  // ---- stdin -----------------------------------------------------------------
+
+  /**
+   * The running cell asks for input: send input_request on the stdin socket to the
+   * front end that sent the execute_request (Jupyter clients give their shell and stdin
+   * sockets the same identity), parented to it. Output written before comes first.
+   */
+  private requestInput(rid: number, prompt: string, password: boolean): void {
+    const msg = this.runningMsg;
+    if (!msg || rid !== this.runningRid) {
+      log(`input asked for by request ${rid}, which is not the running cell; cancelled`);
+      this.input.cancel();
+      return;
+    }
+    this.flushStream();
+    const header = newHeader('input_request', this.session, this.username);
+    this.inputRequest = header.msg_id;
+    this.send(this.stdin, encode(this.signer, { identities: msg.identities, header, parent_header: msg.rawHeader, content: { prompt, password } }));
+  }
+
+  /** An input_reply: the value goes to the waiting cell. Anything else on stdin is logged and ignored. */
+  private onStdin(msg: WireMessage): void {
+    if (msg.header.msg_type !== 'input_reply') return logIgnored('stdin', msg.header.msg_type);
+    if (!this.inputRequest || msg.parent_header.msg_id !== this.inputRequest) {
+      log('dropped an input_reply that answers no pending input_request');
+      return;
+    }
+    this.inputRequest = null;
+    const value = typeof msg.content.value === 'string' ? msg.content.value : '';
+    const { truncated } = this.input.answer(value);
+    if (truncated) log(`an input_reply of ${Buffer.byteLength(value)} bytes was cut to ${MAX_INPUT_BYTES}`);
   }
 
   // ---- control ---------------------------------------------------------------
@@ -383,6 +429,7 @@ export class KernelServer {
    */
   private interrupt(sock: zmq.Socket, msg: WireMessage): void {
     const rid = this.runningRid;
+    if (this.input.cancel()) this.inputRequest = null; // a cell waiting for input wakes with the interrupt
     process.kill(process.pid, 'SIGINT');
     if (rid) setTimeout(() => { if (this.runningRid === rid) process.kill(process.pid, 'SIGINT'); }, 1000).unref();
     this.reply(sock, msg, 'interrupt_reply', { status: 'ok' });
@@ -403,6 +450,7 @@ export class KernelServer {
     await Promise.all([...this.senders.values()].map((s) => s.drained()));
     await new Promise((ok) => setTimeout(ok, 20)); // let ZeroMQ put the last replies on the wire
     for (const s of [this.shell, this.control, this.stdin, this.iopub, this.hb]) s.close();
+    this.input.cancel();
     this.toMain({ t: 'exit', why });
     // A synchronous cell keeps the main thread from seeing that: break it, and if that fails, end the process.
     process.kill(process.pid, 'SIGINT');

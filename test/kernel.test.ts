@@ -326,6 +326,50 @@ describe('the gradlab kernel', function () {
     });
   });
 
+  describe('input (stdin channel)', () => {
+    const stdout = (r: { outputs: KernelMessage[] }) => r.outputs.filter((m) => m.msg_type === 'stream').map((m) => String(m.content.text)).join('');
+
+    it('sends input_request with the prompt and gives the cell the input_reply, synchronously (prompt, gl.input, readline)', async () => {
+      const asked: [string, boolean][] = [];
+      const answers = ['0.003', 's3cret', 'Ada', 'Lovelace'];
+      const r = await k.execute(
+        "import * as gl from 'gradlab';\nimport * as readline from 'readline';\nimport * as rlp from 'readline/promises';\n" +
+        "console.log('before');\nconst lr = Number(prompt('lr? '));\nconst pw = gl.input('password: ', { password: true });\n" +
+        "const rl = readline.createInterface({ input: process.stdin, output: process.stdout });\n" +
+        "const first = await new Promise<string>((ok) => rl.question('first name? ', ok));\nrl.close();\n" +
+        "const rl2 = rlp.createInterface({ input: process.stdin, output: process.stdout });\nconst last = await rl2.question('last name? ');\nrl2.close();\n" +
+        'console.log(lr * 2, pw.length, first, last);',
+        { onInput: (prompt, password) => { asked.push([prompt, password]); return answers.shift()!; } });
+      assert.equal(r.status, 'ok', JSON.stringify(r.reply));
+      assert.deepEqual(asked, [['lr? ', false], ['password: ', true], ['first name? ', false], ['last name? ', false]]);
+      assert.equal(stdout(r), 'before\n0.006 6 Ada Lovelace\n');
+    });
+
+    it('fails at once with StdinNotImplementedError when the request does not allow stdin (nbconvert, npm start)', async () => {
+      const t0 = Date.now();
+      const r = await k.execute("const answer = prompt('lr? ');");
+      assert.equal(r.status, 'error');
+      assert.equal(r.reply.ename, 'StdinNotImplementedError');
+      assert.match(String(r.reply.evalue), /asked for input \("lr\? "\), but this front end does not take input: .*allow_stdin: false.*Write the value into the code/);
+      const rl = await k.execute("import * as readline from 'readline';\nconst rl3 = readline.createInterface({ input: process.stdin });\nawait new Promise((ok) => rl3.question('x? ', ok));");
+      assert.equal(rl.reply.ename, 'StdinNotImplementedError', JSON.stringify(rl.reply));
+      assert.ok(Date.now() - t0 < 20_000, 'no hang');
+      assert.equal(plain((await k.execute('1 + 1')).outputs[0]), '2', 'the kernel goes on');
+    });
+
+    it('an interrupt ends a cell waiting for input, and the kernel keeps its state', async () => {
+      assert.equal((await k.execute('const keptForInput = 5;')).status, 'ok');
+      let asked!: () => void;
+      const requested = new Promise<void>((ok) => { asked = ok; });
+      const pending = k.execute("const never = prompt('waiting: ');", { onInput: () => { asked(); return new Promise<string>(() => undefined); } });
+      await requested;
+      await k.request('interrupt_request', {}, { channel: 'control' });
+      const r = await pending;
+      assert.equal(r.reply.ename, 'Interrupted', JSON.stringify(r.reply));
+      assert.equal(plain((await k.execute('keptForInput * 2')).outputs[0]), '10');
+    });
+  });
+
   describe('security', () => {
     it('drops and logs a message whose signature does not match the key, and never runs it', async () => {
       const info = readConnectionFile(k.connectionFile);

@@ -2,3 +2,4 @@ export * from './bundle';
 export * from './sink';
 export * from './display';
 export * from './tensor';
+export * from './input';
