@@ -140,7 +140,12 @@ export class KernelServer {
     ]);
     if (!this.signer.enabled) log('the connection file has no key: messages are not authenticated');
     void this.announceStart();
-    void this.receive(this.shell, 'shell', (m) => { this.servedAny = true; this.enqueue(m); });
+    void this.receive(this.shell, 'shell', (m) => {
+      this.servedAny = true;
+      // An interrupt must not wait behind the cell it interrupts: handled at once, as on control.
+      if (m.header.msg_type === 'interrupt_request') void this.onControl(m, this.shell);
+      else this.enqueue(m);
+    });
     void this.receive(this.control, 'control', (m) => { this.servedAny = true; void this.onControl(m); });
     void this.receive(this.stdin, 'stdin', (m) => this.onStdin(m));
     void this.heartbeat();
@@ -315,8 +320,6 @@ export class KernelServer {
         return;
       case 'shutdown_request': // belongs on control, but older clients send it here
         return this.shutdown(this.shell, msg);
-      case 'interrupt_request':
-        return this.interrupt(this.shell, msg);
       default:
         logIgnored('shell', msg.header.msg_type);
     }
@@ -403,12 +406,13 @@ export class KernelServer {
 
   // ---- control ---------------------------------------------------------------
 
-  private async onControl(msg: WireMessage): Promise<void> {
+  /** A control request (or an interrupt_request that came on shell: `sock` is where the reply goes). */
+  private async onControl(msg: WireMessage, sock: zmq.Router = this.control): Promise<void> {
     this.status('busy', msg);
     try {
       switch (msg.header.msg_type) {
         case 'interrupt_request':
-          return this.interrupt(this.control, msg);
+          return this.interrupt(sock, msg);
         case 'shutdown_request':
           return await this.shutdown(this.control, msg);
         case 'kernel_info_request':

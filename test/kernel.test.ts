@@ -317,6 +317,18 @@ describe('the gradlab kernel', function () {
       assert.equal(plain((await k.execute('kept')).outputs[0]), '7');
     });
 
+    it('answers interrupt_request on the shell channel at once, not behind the running cell, and stops it', async () => {
+      const loop = k.execute('while (true) {}');
+      await delay(800);
+      const t0 = Date.now();
+      const ir = await k.request('interrupt_request', {}, { channel: 'shell', timeoutMs: 5000 });
+      assert.deepEqual(ir.reply, { status: 'ok' });
+      const r = await loop;
+      assert.equal(r.reply.ename, 'Interrupted', JSON.stringify(r.reply));
+      assert.ok(Date.now() - t0 < 5000, `the interrupt took ${Date.now() - t0} ms`);
+      assert.equal(plain((await k.execute('kept')).outputs[0]), '7', 'state kept');
+    });
+
     it('stops while (true) {} on interrupt_request too', async () => {
       const loop = k.execute('while (true) {}');
       await delay(800);
@@ -361,7 +373,7 @@ describe('the gradlab kernel', function () {
       assert.equal((await k.execute('const keptForInput = 5;')).status, 'ok');
       let asked!: () => void;
       const requested = new Promise<void>((ok) => { asked = ok; });
-      const pending = k.execute("const never = prompt('waiting: ');", { onInput: () => { asked(); return new Promise<string>(() => undefined); } });
+      const pending = k.execute("import * as gl from 'gradlab';\nconst never = gl.input('waiting: ');", { onInput: () => { asked(); return new Promise<string>(() => undefined); } });
       await requested;
       await k.request('interrupt_request', {}, { channel: 'control' });
       const r = await pending;
