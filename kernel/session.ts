@@ -22,6 +22,7 @@ import type { Converter, Diagnostic } from 'tslab/dist/converter';
 import { converterModule } from './converter';
 import { createExecutor, type ConverterSet, type Executor } from 'tslab/dist/executor';
 import { printQuickInfo } from 'tslab/dist/inspect';
+import { quickInfoMarkdown, type QuickInfoLike } from './inspect';
 import { diagnosticsError, exceptionError, internalError, type CellError } from './errors';
 import { installFallbacks } from './resolve';
 import { codePointToIndex, indexToCodePoint } from './syntax';
@@ -166,16 +167,33 @@ export class TypeScriptSession {
 
   /** An inspect_reply content: the type and documentation at the cursor, as the editor's hover shows it. */
   inspect(code: string, cursorPos: number): Record<string, unknown> {
-    let text: string | undefined;
+    let data: Record<string, string> | undefined;
     try {
-      const info = this.executor.inspect(code, codePointToIndex(code, cursorPos));
-      if (info) text = printQuickInfo(info);
+      const at = codePointToIndex(code, cursorPos);
+      const info = this.executor.inspect(code, at);
+      if (info) {
+        data = { 'text/plain': printQuickInfo(info), 'text/markdown': quickInfoMarkdown(info, this.constructorInfo(code, at, info)) };
+      }
     } catch {
-      text = undefined;
+      data = undefined;
     }
-    return text
-      ? { status: 'ok', found: true, data: { 'text/plain': text }, metadata: {} }
+    return data
+      ? { status: 'ok', found: true, data, metadata: {} }
       : { status: 'ok', found: false, data: {}, metadata: {} };
+  }
+
+  /** For a class name: the quick info of the same name in `new name()` (its constructor's signature). */
+  private constructorInfo(code: string, at: number, info: QuickInfoLike & { textSpan?: { start: number; length: number } }): QuickInfoLike | undefined {
+    if (!/\bclass\b/.test((info.displayParts ?? []).map((p) => p.text).join('')) || !info.textSpan) return undefined;
+    // The whole dotted name ending at the identifier under the cursor (gl.nn.Linear).
+    const end = info.textSpan.start + info.textSpan.length;
+    const start = end - (/[\w$.]+$/.exec(code.slice(0, end))?.[0].length ?? info.textSpan.length);
+    const probe = `new ${code.slice(start, end)}()`;
+    try {
+      return this.executor.inspect(probe, 4 + (end - start) - 1) ?? undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Release the type checker's file watchers. */

@@ -252,6 +252,42 @@ describe('the gradlab kernel', function () {
     });
   });
 
+  describe("completion and inspection of gradlab's API", () => {
+    before(async () => {
+      assert.equal((await k.execute("import * as gl from 'gradlab';")).status, 'ok');
+    });
+
+    for (const ns of ['nn', 'ag'] as const) {
+      it(`completing gl.${ns}. lists every member the library exports`, async () => {
+        const code = `gl.${ns}.`;
+        const c = await k.request('complete_request', { code, cursor_pos: code.length });
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const exported = Object.keys((require('../src') as Record<string, object>)[ns]!).filter((n) => n !== '__esModule');
+        assert.ok(exported.length > 10, `gl.${ns} exports ${exported.length} names`);
+        const matches = c.reply.matches as string[];
+        assert.deepEqual(exported.filter((n) => !matches.includes(n)), [], `members of gl.${ns} missing from the completion`);
+        assert.deepEqual([c.reply.cursor_start, c.reply.cursor_end], [code.length, code.length]);
+      });
+    }
+
+    it('gl.nn.Linear? pages the constructor signature and the TSDoc as Markdown (and plain text)', async () => {
+      const r = await k.execute('gl.nn.Linear?');
+      assert.equal(r.status, 'ok', JSON.stringify(r.reply));
+      const [page] = r.reply.payload as { source: string; data: Record<string, string> }[];
+      const md = page!.data['text/markdown']!;
+      assert.match(md, /^```ts\nnew Linear\(inFeatures: number, outFeatures: number, .*\): gl\.nn\.Linear\n```\n/, md);
+      assert.match(md, /`y = x W \+ b` over the last axis/, 'the math line');
+      assert.match(md, /Init \(PyTorch's default\): W ~ U\(−1\/√in, 1\/√in\)/, 'the defaults');
+      assert.match(md, /\*\*Example\*\*\n\n```ts\nconst layer = new nn\.Linear\(784, 256[^`]*\n```\n\nReference: `torch\.nn\.Linear/, 'the example is code; the reference after it is prose');
+      assert.match(page!.data['text/plain']!, /class Linear/);
+      const i = await k.request('inspect_request', { code: 'gl.sized', cursor_pos: 8, detail_level: 0 });
+      const smd = (i.reply.data as Record<string, string>)['text/markdown']!;
+      assert.match(smd, /\*\*Parameters\*\*\n\n- `knobs`: name → `\{ small, medium, large \}`/);
+      assert.match(smd, /\*\*Throws\*\*\n\nSizeError/);
+      assert.doesNotMatch(smd, /\{@link/, '{@link x} is rendered as code');
+    });
+  });
+
   describe('output', () => {
     it('streams stdout and stderr, also output written after the cell finished', async () => {
       const tap = await tapIopub(k);
