@@ -106,6 +106,10 @@ export class KernelServer {
   private stopping = false;
   /** Whether any shell or control request has arrived (after that, `starting` is no longer news). */
   private servedAny = false;
+  /** When the last stop-on-error failure was reported (ms, this clock); executes created before it are aborted. */
+  private abortBefore = -Infinity;
+  /** Client session → smallest (arrival − header.date) in ms: its clock offset plus the shortest transit. */
+  private readonly clockLag = new Map<string, number>();
   /** The execute_request whose cell runs now (input requests go to its sender). */
   private runningMsg: WireMessage | null = null;
   /** The msg_id of the input_request the running cell waits on. */
@@ -268,8 +272,36 @@ export class KernelServer {
   // ---- shell ---------------------------------------------------------------
 
   private enqueue(msg: WireMessage): void {
+    this.noteClock(msg);
     this.queue.push({ msg, aborted: false });
     void this.pump();
+  }
+
+  /**
+   * Track each client session's clock against this one: the smallest (arrival − header.date)
+   * seen, i.e. its clock offset plus the shortest transit. Bounded to 1000 sessions.
+   */
+  private noteClock(msg: WireMessage): void {
+    const sent = Date.parse(String(msg.header.date ?? ''));
+    if (!Number.isFinite(sent)) return;
+    const lag = Date.now() - sent;
+    const session = String(msg.header.session ?? '');
+    const known = this.clockLag.get(session);
+    if (known === undefined && this.clockLag.size >= 1000) this.clockLag.delete(this.clockLag.keys().next().value!);
+    if (known === undefined || lag < known) this.clockLag.set(session, lag);
+  }
+
+  /**
+   * Whether `msg` was created before `time` (this process's clock): its header date moved
+   * onto this clock with its session's offset (see noteClock). Deterministic where message
+   * timing is not: a request queued before an error was reported is aborted even when it
+   * reaches the kernel after the error, and one sent after the client saw the error runs,
+   * whatever the two clocks say. A request without a usable date is never aborted by this rule.
+   */
+  private createdBefore(msg: WireMessage, time: number): boolean {
+    const sent = Date.parse(String(msg.header.date ?? ''));
+    const lag = this.clockLag.get(String(msg.header.session ?? ''));
+    return Number.isFinite(sent) && lag !== undefined && sent + lag < time;
   }
 
   private async pump(): Promise<void> {
@@ -298,7 +330,7 @@ export class KernelServer {
     const cursorPos = typeof c.cursor_pos === 'number' ? c.cursor_pos : [...code].length;
     switch (msg.header.msg_type) {
       case 'execute_request':
-        if (aborted) return this.reply(this.shell, msg, 'execute_reply', { status: 'aborted' });
+        if (aborted || this.createdBefore(msg, this.abortBefore)) return this.reply(this.shell, msg, 'execute_reply', { status: 'aborted' });
         return this.execute(msg, code);
       case 'kernel_info_request':
         return this.reply(this.shell, msg, 'kernel_info_reply', this.options.kernelInfo);
@@ -363,9 +395,9 @@ export class KernelServer {
     for (const rid of this.parents.keys()) if (rid <= r.rid - KEEP_PARENTS) this.parents.delete(rid);
     if (stored) this.history.add(count, code, r.output ?? null);
     if (r.content.status === 'error' && c.stop_on_error !== false) {
-      // Abort what was sent before this error was reported: let the receive loop take in
-      // everything ZeroMQ holds, then mark the queued executes; later requests run normally.
-      for (let i = 0; i < 100 && (i < 2 || this.shell.readable); i++) await new Promise((ok) => setImmediate(ok));
+      // Abort every execute_request created before this error is reported, whether it is
+      // queued here or still on its way (see createdBefore); later requests run normally.
+      this.abortBefore = Date.now();
       for (const q of this.queue) if (q.msg.header.msg_type === 'execute_request') q.aborted = true;
     }
     this.reply(this.shell, msg, 'execute_reply', r.content);

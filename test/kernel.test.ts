@@ -194,6 +194,57 @@ describe('the gradlab kernel', function () {
       assert.equal(plain(after.outputs[0]), '4');
     });
 
+    it('aborts every one of 300 requests queued behind a cell that fails at once, however late they arrive', async () => {
+      const all = await Promise.all([
+        k.execute('throw new Error("fails at once")'),
+        ...Array.from({ length: 300 }, (_, i) => k.execute(`console.log("must not run ${i}")`)),
+      ]);
+      assert.equal(all[0]!.status, 'error');
+      const ran = all.slice(1).filter((r) => r.status !== 'aborted');
+      assert.equal(ran.length, 0, `${ran.length} queued requests ran`);
+      const after = await k.execute('5 + 5');
+      assert.equal(plain(after.outputs[0]), '10', 'a request sent after the error was reported runs');
+    });
+
+    it('aborts requests created before the error even when they arrive after it, judged on the client\'s clock corrected for its offset', async () => {
+      // A client whose clock is 10 minutes behind: its requests after the error must still run.
+      const info = readConnectionFile(k.connectionFile);
+      const signer = new Signer(info.key, info.signature_scheme);
+      const dealer = new zmq.Dealer({ linger: 0 });
+      dealer.connect(`tcp://127.0.0.1:${info.shell_port}`);
+      const session = randomUUID();
+      const behind = (type: string) => ({ ...newHeader(type, session), date: new Date(Date.now() - 600_000).toISOString() });
+      const replies = new Map<string, string>();
+      const reading = (async () => {
+        for await (const frames of dealer) {
+          const i = frames.findIndex((f) => f.toString() === '<IDS|MSG>');
+          const parent = JSON.parse(frames[i + 3]!.toString());
+          replies.set(parent.msg_id, JSON.parse(frames[i + 5]!.toString()).status);
+        }
+      })().catch(() => undefined);
+      const request = async (code: string) => {
+        const header = behind('execute_request');
+        await dealer.send(encode(signer, { header, content: { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true } }));
+        for (let t = 0; t < 200 && !replies.has(header.msg_id); t++) await delay(50);
+        return replies.get(header.msg_id);
+      };
+      const send = (header: Record<string, unknown>, code: string) => dealer.send(encode(signer,
+        { header, content: { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true } }));
+      try {
+        assert.equal(await request('1'), 'ok');
+        // Created before the error, delivered after it was reported (a slow network): aborted.
+        const early = Array.from({ length: 5 }, () => behind('execute_request'));
+        assert.equal(await request('throw new Error("x")'), 'error');
+        for (const h of early) await send(h, 'console.log("must not run")');
+        for (let t = 0; t < 200 && !early.every((h) => replies.has(h.msg_id)); t++) await delay(50);
+        assert.deepEqual(early.map((h) => replies.get(h.msg_id)), Array(5).fill('aborted'));
+        assert.equal(await request('2'), 'ok', 'created after the error reply arrived: runs, although its date is 10 minutes old');
+      } finally {
+        dealer.close();
+        await reading;
+      }
+    });
+
     it('does not abort queued requests when stop_on_error is false', async () => {
       const [bad, next] = await Promise.all([
         k.execute('throw new Error("x")', { stopOnError: false }),
