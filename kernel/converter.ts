@@ -35,6 +35,10 @@
  * debouncing TypeScript asks for), and clearing a timer that already ran is a
  * no-op, as with Node's own `clearTimeout`.
  *
+ * A fourth change: the converter emits source maps (see `MAP_OPTION_FIX`) and
+ * `convert` returns them as `sourceMaps`, so that kernel/cellmap.ts can show a
+ * runtime error at the cell's own line and column.
+ *
  * The fixes are applied to the converter's source when the kernel loads it; if
  * tslab's source ever changes so that one no longer applies, the kernel warns
  * once on stderr and runs unpatched (test/kernel-units.test.ts fails on that,
@@ -86,11 +90,61 @@ const CLEAR_ANCHOR = `        throw new Error("clearing unexpected tiemr");`;
 const CLEAR_FIX = `        // gradlab: clearing a timer that already ran (or never existed) does nothing, as in Node.
         return;`;
 
+/**
+ * Source maps: the type checker's emit writes `__tslab__.js.map` (cell, with
+ * tslab's `export {};` line in front -> ES module), the CommonJS step writes a
+ * second map (ES module -> the JavaScript that runs); `convert` returns both
+ * as `sourceMaps: [commonJsMap, esModuleMap]` (kernel/cellmap.ts composes them).
+ */
+const MAP_OPTION_ANCHOR = `        declaration: true,`;
+const MAP_OPTION_FIX = `        declaration: true,
+        // gradlab: source maps, to show runtime errors at the cell's own lines.
+        sourceMap: true,`;
+const MAP_LET_ANCHOR = `        let output;
+        let declOutput;`;
+const MAP_LET_FIX = `        let output;
+        let outputMap;
+        let declOutput;`;
+const MAP_EMIT_ANCHOR = `                if (fileName === dstFilename) {`;
+const MAP_EMIT_FIX = `                if (fileName === dstFilename + ".map") {
+                    outputMap = data;
+                    return;
+                }
+                if (fileName === dstFilename) {`;
+const MAP_RETURN_ANCHOR = `            output: esModuleToCommonJSModule(output, transpileTarget),`;
+const MAP_RETURN_FIX = `            ...gradlabToCommonJS(output, outputMap, transpileTarget),`;
+const MAP_FN_ANCHOR = `exports.esModuleToCommonJSModule = esModuleToCommonJSModule;`;
+const MAP_FN_FIX = `exports.esModuleToCommonJSModule = esModuleToCommonJSModule;
+/** gradlab: esModuleToCommonJSModule, keeping both source maps (and no sourceMappingURL comments). */
+function gradlabToCommonJS(js, esMap, target) {
+    if (typeof js !== "string" || typeof esMap !== "string") {
+        return { output: esModuleToCommonJSModule(js, target) };
+    }
+    const noUrl = (text) => text.replace(/\\n\\/\\/# sourceMappingURL=[^\\n]*\\s*$/, "\\n");
+    const r = ts.transpileModule(noUrl(js), {
+        fileName: "custom.js",
+        compilerOptions: {
+            module: ts.ModuleKind.CommonJS,
+            esModuleInterop: true,
+            target,
+            newLine: ts.NewLineKind.LineFeed,
+            noImplicitUseStrict: true,
+            sourceMap: true,
+        },
+    });
+    return { output: noUrl(r.outputText), sourceMaps: [r.sourceMapText, esMap] };
+}`;
+
 /** Each fix: the text it replaces (which must occur exactly once) and the replacement. */
 const FIXES: [string, string][] = [
   [WRAP_ANCHOR, WRAP_FIX],
   [TIMER_ANCHOR, TIMER_FIX],
   [CLEAR_ANCHOR, CLEAR_FIX],
+  [MAP_OPTION_ANCHOR, MAP_OPTION_FIX],
+  [MAP_LET_ANCHOR, MAP_LET_FIX],
+  [MAP_EMIT_ANCHOR, MAP_EMIT_FIX],
+  [MAP_RETURN_ANCHOR, MAP_RETURN_FIX],
+  [MAP_FN_ANCHOR, MAP_FN_FIX],
 ];
 
 let loaded: { module: ConverterModule; patched: boolean } | undefined;
@@ -108,7 +162,7 @@ export function converterModule(): { module: ConverterModule; patched: boolean }
   } else {
     const source = fs.readFileSync(file, 'utf8');
     if (!FIXES.every(([anchor]) => source.split(anchor).length === 2)) {
-      process.stderr.write(`gradlab kernel: tslab's converter (${file}) is not the version gradlab patches; object shorthands such as { a } that name an earlier cell's variable will fail with ReferenceError (write { a: a }), and files changing under the kernel can stop it\n`);
+      process.stderr.write(`gradlab kernel: tslab's converter (${file}) is not the version gradlab patches; object shorthands such as { a } that name an earlier cell's variable will fail with ReferenceError (write { a: a }), files changing under the kernel can stop it, and runtime errors show the compiled JavaScript's lines\n`);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       loaded = { module: require(file) as ConverterModule, patched: false };
     } else {

@@ -3,7 +3,9 @@
  * (the lines a notebook shows, ANSI-coloured), for the three ways a cell
  * fails: type-check diagnostics, a thrown exception, an interrupt.
  */
+import * as path from 'path';
 import { inspect } from 'util';
+import { CELL_URL, cellScripts, fileFrame, type CellFrame } from './cellmap';
 
 /** The error fields of an `error` message and an `execute_reply` with status 'error'. */
 export interface CellError {
@@ -57,6 +59,82 @@ export function diagnosticsError(diags: readonly Diagnostic[], code: string): Ce
 /** Stack frames of the kernel's own machinery (tslab, Node internals, this folder), hidden from learners. */
 const INTERNAL_FRAME = /\(node:|at node:|node_modules[\\/]tslab[\\/]|[\\/]dist[\\/]kernel[\\/]|processTicksAndRejections/;
 
+/** `    at name (file:line:col)` or `    at file:line:col`, name optionally `async ...`. */
+const FRAME = /^(\s+at )(?:(.+) \((.+):(\d+):(\d+)\)|(async )?(.+):(\d+):(\d+))$/;
+
+/**
+ * Stack frames as the learner reads them: a frame in a cell becomes
+ * `at f (Cell In[2], line 3, col 9)` and the innermost one is followed by
+ * its line with a caret under the column; a frame in a compiled file with a
+ * source map names the .ts source; tslab's wrapper around a cell and other
+ * scripts run by vm (`evalmachine.<anonymous>`) are hidden.
+ */
+export function mapFrames(frames: readonly string[]): string[] {
+  const out: string[] = [];
+  let shown = false;
+  for (const l of frames) {
+    const m = FRAME.exec(l);
+    if (!m) {
+      out.push(l);
+      continue;
+    }
+    const name = m[2] ?? (m[6] ? m[6].trim() : undefined);
+    const file = m[3] ?? m[7];
+    const line = Number(m[4] ?? m[8]);
+    const col = Number(m[5] ?? m[9]);
+    if (file.startsWith('evalmachine.')) continue;
+    if (file.startsWith(CELL_URL)) {
+      const f = cellScripts.frame(file, line, col);
+      if (!f) continue; // tslab's wrapper: the call of the cell's function
+      const where = `${f.label}, line ${f.line + 1}, col ${f.column + 1}`;
+      // A function of an earlier cell is called as `exports.f(...)` on tslab's Proxy: `Proxy.f` is `f`.
+      const fn = name?.replace(/^(async )?Proxy\./, '$1');
+      out.push(`${m[1]}${fn ? `${fn} (${where})` : where}`);
+      if (!shown) out.push(...excerpt(f));
+      shown = true;
+      continue;
+    }
+    const src = fileFrame(file, line, col) ?? { file, line, column: col };
+    const where = `${shortPath(src.file)}:${src.line}:${src.column}`;
+    out.push(`${m[1]}${name ? `${name} (${where})` : where}`);
+  }
+  return collapseLibraryFrames(out);
+}
+
+/** A path under the working directory relative to it (`src/nn/dropout.ts`), others as they are. */
+function shortPath(file: string): string {
+  if (!path.isAbsolute(file)) return file;
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+/** More than 3 frames in a row inside node_modules (TensorFlow.js's engine): the first, a count, the last. */
+function collapseLibraryFrames(frames: string[]): string[] {
+  const lib = (l: string) => /^\s+at .*node_modules[\\/]/.test(l);
+  const out: string[] = [];
+  for (let i = 0; i < frames.length;) {
+    if (!lib(frames[i])) {
+      out.push(frames[i++]);
+      continue;
+    }
+    let j = i;
+    while (j < frames.length && lib(frames[j])) j++;
+    if (j - i > 3) out.push(frames[i], `    ... ${j - i - 2} more frames inside node_modules`, frames[j - 1]);
+    else out.push(...frames.slice(i, j));
+    i = j;
+  }
+  return out;
+}
+
+/** A cell's line with a caret under the column (under the word there), as {@link diagnosticsError} shows them. */
+function excerpt(f: CellFrame): string[] {
+  const src = f.code.split('\n')[f.line] ?? '';
+  const num = String(f.line + 1);
+  const word = /^[\w$]+/.exec(src.slice(f.column));
+  const width = Math.max(1, word ? word[0].length : 1);
+  return [`      ${CYAN}${num} |${RESET} ${src}`, `      ${' '.repeat(num.length)} | ${' '.repeat(f.column)}${RED}${'^'.repeat(width)}${RESET}`];
+}
+
 /** True for the errors an interrupt produces (sync: vm's breakOnSigint; async: tslab's executor). */
 export function isInterrupt(e: unknown): boolean {
   const err = e as { code?: unknown; message?: unknown } | null;
@@ -82,7 +160,7 @@ export function exceptionError(e: unknown): CellError {
   const ename = String(err.name || err.constructor?.name || 'Error');
   const evalue = String(err.message ?? '');
   const stack = typeof err.stack === 'string' ? err.stack.split('\n') : [];
-  const frames = stack.filter((l) => /^\s+at /.test(l) && !INTERNAL_FRAME.test(l));
+  const frames = mapFrames(stack.filter((l) => /^\s+at /.test(l) && !INTERNAL_FRAME.test(l)));
   const head = `${RED}${ename}${RESET}: ${evalue}`.split('\n');
   const extra = Object.keys(err).filter((k) => k !== 'stack' && k !== 'message');
   // Keep what Node prints after the stack (`{ code: 'ERR_...' }`) when the error carries fields.

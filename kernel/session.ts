@@ -19,6 +19,7 @@
  */
 import * as fs from 'fs';
 import type { Converter, Diagnostic } from 'tslab/dist/converter';
+import { cellScripts } from './cellmap';
 import { converterModule } from './converter';
 import { createExecutor, type ConverterSet, type Executor } from 'tslab/dist/executor';
 import { printQuickInfo } from 'tslab/dist/inspect';
@@ -46,6 +47,10 @@ export class TypeScriptSession {
   private lastExpressionVar?: string;
   private result: { has: boolean; value?: unknown } = { has: false };
   private thrown: unknown[] = [];
+  /** The running cell: its code and execution count (for `Cell In[n]` in tracebacks). */
+  private cell?: { code: string; executionCount?: number };
+  /** Cells run so far: the execution count when the caller does not give one. */
+  private runs = 0;
 
   /**
    * Builds the type checker now (about 2 s); modules resolve from `rootDir`
@@ -54,6 +59,8 @@ export class TypeScriptSession {
    */
   constructor(rootDir: string = process.cwd()) {
     installFallbacks();
+    // TensorFlow.js throws ten and more frames deep: keep enough frames to reach the cell's own.
+    Error.stackTraceLimit = Math.max(Error.stackTraceLimit, 50);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     const converters: ConverterSet = {
@@ -85,6 +92,18 @@ export class TypeScriptSession {
         const r = c.convert(prevDecl, src);
         this.diagnostics = r.diagnostics;
         this.lastExpressionVar = r.lastExpressionVar;
+        // Name the cell's script and keep its source maps: runtime errors then show the cell's lines (kernel/cellmap.ts).
+        const maps = (r as { sourceMaps?: [string, string] }).sourceMaps;
+        if (r.output && maps && !r.diagnostics.length) {
+          // tslab's executor puts `(function(exports, require) { ` (async when awaiting) in front of the first line.
+          const prefix = (r.hasToplevelAwait ? '(async function(exports, require) { ' : '(function(exports, require) { ').length;
+          const executionCount = this.cell?.code === src ? this.cell.executionCount : undefined;
+          try {
+            return { ...r, output: r.output + cellScripts.add({ code: src, executionCount, prefix, sourceMaps: maps }) };
+          } catch {
+            return r; // a map that does not parse: the error shows compiled lines, the cell still runs
+          }
+        }
         return r;
       },
       addModule: (name, content, meta) => {
@@ -95,8 +114,14 @@ export class TypeScriptSession {
     };
   }
 
-  /** Type-check and run a cell. Never throws: failures come back as a CellError. */
-  async run(code: string): Promise<RunOutcome> {
+  /**
+   * Type-check and run a cell. Never throws: failures come back as a CellError.
+   * `executionCount` labels the cell in runtime errors' tracebacks (`Cell In[3], line 7`);
+   * without it the session counts its own runs.
+   */
+  async run(code: string, executionCount?: number): Promise<RunOutcome> {
+    this.runs++;
+    this.cell = { code, executionCount: executionCount ?? this.runs };
     this.diagnostics = [];
     this.lastExpressionVar = undefined;
     this.result = { has: false };

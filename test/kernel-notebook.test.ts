@@ -1,7 +1,8 @@
 /**
  * The gradlab kernel inside Debian's Jupyter Notebook 6, driven by headless
  * Chromium: open a chapter notebook, Run All, wait for the charts, save a
- * screenshot (out/screenshots/01-chain-rule.png) and fail on any kernel error.
+ * screenshot (out/screenshots/01-chain-rule.png) and fail on any kernel error;
+ * then a cell that throws shows its own line (`Cell In[n], line 3`) and a caret.
  *
  * Classic Notebook does not render Vega-Lite; it shows each chart's static
  * `image/svg+xml`, which is what this test looks for.
@@ -158,6 +159,24 @@ describe('a chapter notebook in Jupyter Notebook, in headless Chromium', functio
     const box = await page.locator('.output_svg svg').first().boundingBox();
     assert.ok(box && box.y >= 0 && box.y + box.height / 2 <= 1400 && box.width > 200, `the chart is in the screenshot: ${JSON.stringify(box)}`);
     assert.ok(fs.statSync(SCREENSHOT).size > 20_000, 'the screenshot has content');
+
+    // A runtime error shows the cell's own line, with the line and a caret (kernel/cellmap.ts).
+    await page.evaluate(() => {
+      const nb = (window as unknown as { Jupyter: { notebook: { insert_cell_at_bottom(t: string): { set_text(s: string): void; execute(): void } } } }).Jupyter.notebook;
+      const cell = nb.insert_cell_at_bottom('code');
+      cell.set_text('// fails on purpose\nconst missing: any = undefined;\nmissing.size;');
+      cell.execute();
+    });
+    await page.waitForSelector('.output_error', { timeout: 30_000 });
+    const shown = await page.evaluate(() => {
+      const cells = Array.from(document.querySelectorAll('.code_cell'));
+      const last = cells[cells.length - 1] as HTMLElement;
+      return { prompt: (last.querySelector('.input_prompt') as HTMLElement).innerText, error: (last.querySelector('.output_error') as HTMLElement | null)?.innerText ?? '' };
+    });
+    const n = /\[(\d+)\]/.exec(shown.prompt)?.[1];
+    assert.ok(n, `the error cell ran: ${shown.prompt}`);
+    assert.match(shown.error, new RegExp(`at Cell In\\[${n}\\], line 3, col 9\\n\\s*3 \\| missing\\.size;\\n\\s*\\| {9}\\^{4}`), shown.error);
+    assert.doesNotMatch(shown.error, /evalmachine|gradlab-cell-|tslab/);
   });
 });
 

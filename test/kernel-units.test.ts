@@ -7,7 +7,8 @@ import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { diagnosticsError, exceptionError, isInterrupt } from '../kernel/errors';
+import { CellScripts, decodeMappings, SourceMap } from '../kernel/cellmap';
+import { diagnosticsError, exceptionError, isInterrupt, mapFrames } from '../kernel/errors';
 import { globToRegExp, History } from '../kernel/history';
 import { descendants } from '../kernel/procs';
 import { resultBundle } from '../kernel/richresult';
@@ -139,10 +140,10 @@ describe('kernel error reports', () => {
 
   it('keeps an exception name, message and its frames, without the kernel machinery', () => {
     const err = new TypeError('x is not a function');
-    err.stack = 'TypeError: x is not a function\n    at evalmachine.<anonymous>:1:1\n    at Object.execute (/r/node_modules/tslab/dist/executor.js:1:1)\n    at node:internal/x:1:1';
+    err.stack = 'TypeError: x is not a function\n    at f (/r/lib/x.js:3:4)\n    at evalmachine.<anonymous>:1:1\n    at Object.execute (/r/node_modules/tslab/dist/executor.js:1:1)\n    at node:internal/x:1:1';
     const e = exceptionError(err);
     assert.deepEqual([e.ename, e.evalue], ['TypeError', 'x is not a function']);
-    assert.deepEqual(e.traceback.map(strip), ['TypeError: x is not a function', '    at evalmachine.<anonymous>:1:1']);
+    assert.deepEqual(e.traceback.map(strip), ['TypeError: x is not a function', '    at f (/r/lib/x.js:3:4)']);
     assert.deepEqual([exceptionError('plain').ename, exceptionError('plain').evalue], ['Error', 'plain']);
   });
 
@@ -150,6 +151,53 @@ describe('kernel error reports', () => {
     assert.ok(isInterrupt(Object.assign(new Error('Script execution was interrupted by `SIGINT`'), { code: 'ERR_SCRIPT_EXECUTION_INTERRUPTED' })));
     assert.ok(isInterrupt(new Error('Interrupted asynchronously')));
     assert.equal(exceptionError(new Error('Interrupted asynchronously')).ename, 'Interrupted');
+  });
+});
+
+describe('kernel: runtime errors at the cell\'s line (kernel/cellmap.ts)', () => {
+  it('decodes Base64 VLQ mappings: relative fields, the column reset per line, negative steps', () => {
+    // 'D' is -1, 'C' is +1, 'gB' is +16.
+    assert.deepEqual(decodeMappings('AAAA,CAAC;AACD,gBAAA;;A'), [[[0, 0, 0, 0], [1, 0, 0, 1]], [[0, 0, 1, 0], [16, 0, 1, 0]], [], []]);
+    assert.throws(() => decodeMappings('A!'), /bad Base64 digit/);
+  });
+
+  it("finds a generated position's source through a map that TypeScript wrote", () => {
+    const ts = require('typescript') as typeof import('typescript'); // eslint-disable-line @typescript-eslint/no-require-imports
+    const src = 'const a: number = 1;\nconst b: any = null;\nconst c = b.x;';
+    const out = ts.transpileModule(src, { fileName: 'in.ts', compilerOptions: { sourceMap: true, target: ts.ScriptTarget.ES2020 } });
+    const map = new SourceMap(out.sourceMapText!);
+    const js = out.outputText.split('\n');
+    const line = js.findIndex((l) => l.includes('b.x'));
+    const p = map.find(line, js[line]!.indexOf('x'));
+    assert.deepEqual(p, { source: 'in.ts', line: 2, column: src.split('\n')[2]!.indexOf('x') });
+  });
+
+  it('maps frames of a registered cell to its label, line and column, and nothing for tslab\'s wrapper around it', () => {
+    const cells = new CellScripts();
+    // A one-to-one map: generated line i is cell line i - 1 (tslab's `export {};` is line 0 of the source).
+    const identity = JSON.stringify({ version: 3, sources: ['a.js'], mappings: 'AAAA;AACA;AACA' });
+    const esMap = JSON.stringify({ version: 3, sources: ['__tslab__.ts'], mappings: 'AACA;AACA;AACA' });
+    const url = cells.add({ code: 'const o: any = null;\n  o.deep;', executionCount: 7, prefix: 30, sourceMaps: [identity, esMap] }).match(/sourceURL=(\S+)/)![1]!;
+    assert.deepEqual(cells.frame(url, 2, 5), { label: 'Cell In[7]', code: 'const o: any = null;\n  o.deep;', line: 1, column: 4 });
+    assert.equal(cells.frame(url, 1, 31)!.column, 0, 'the wrapper in front of the first line is not part of the cell');
+    assert.equal(cells.frame(url, 9, 1), undefined, "tslab's wrapper line after the cell");
+    assert.equal(cells.frame('gradlab-cell-999', 1, 1), undefined);
+  });
+
+  it('keeps frames outside cells, names .ts sources of compiled files, collapses long runs inside node_modules', () => {
+    const lib = (i: number) => `    at f${i} (${path.join(process.cwd(), 'node_modules', 'x', 'x.js')}:${i}:1)`;
+    const out = mapFrames([lib(1), lib(2), lib(3), lib(4), lib(5), '    at evalmachine.<anonymous>:1:1', '    at async Promise.all (index 0)']);
+    assert.deepEqual(out, ['    at f1 (node_modules/x/x.js:1:1)', '    ... 3 more frames inside node_modules', '    at f5 (node_modules/x/x.js:5:1)', '    at async Promise.all (index 0)']);
+    // A real error thrown in gradlab's compiled dist/ names the .ts source next to the .js.map.
+    const { Dropout } = require('../src/nn/dropout') as typeof import('../src/nn/dropout'); // eslint-disable-line @typescript-eslint/no-require-imports
+    let err: unknown;
+    try {
+      new Dropout(2);
+    } catch (e) {
+      err = e;
+    }
+    const tb = exceptionError(err).traceback.map(strip);
+    assert.match(tb[1]!, /^ {4}at new Dropout \(src[\\/]nn[\\/]dropout\.ts:\d+:\d+\)$/, tb.join('\n'));
   });
 });
 

@@ -532,6 +532,67 @@ describe('the gradlab kernel', function () {
   });
 });
 
+describe("runtime errors at the cell's line", function () {
+  this.timeout(60_000);
+  // A kernel of its own: its execution counts are those of the cells below, nothing else ran there.
+  let k: KernelClient;
+  before(async () => {
+    k = await start();
+  });
+  after(async () => k?.shutdown());
+  const strip = (l: string) => l.replace(/\u001b\[[0-9;]*m/g, '');
+  const fail = async (code: string) => {
+    const r = await k.execute(code);
+    assert.equal(r.status, 'error', JSON.stringify(r.reply));
+    const tb = (r.reply.traceback as string[]).map(strip);
+    // No compiled JavaScript's positions, no kernel machinery.
+    assert.ok(!tb.some((l) => /evalmachine|gradlab-cell-|node_modules[\\/]tslab|node:|[\\/]dist[\\/]kernel[\\/]/.test(l)), tb.join('\n'));
+    return { r, tb, n: r.executionCount };
+  };
+  /** The caret line under a cell line: the column it points at (0-based, in the cell line). */
+  const caretAt = (tb: string[], src: string) => {
+    const i = tb.findIndex((l) => l.endsWith(`| ${src}`));
+    assert.ok(i >= 0, `the line ${src} is shown:\n${tb.join('\n')}`);
+    const bar = tb[i]!.indexOf('| ');
+    return tb[i + 1]!.indexOf('^') - bar - 2;
+  };
+
+  it('shows an error thrown in the cell at its line and column, with the line and a caret', async () => {
+    const code = "const before = 1;\nconst o: any = { a: undefined };\nconst n = 3;\n\nfor (let i = 0; i < n; i++) {}\nconsole.log(before);\nconst v = o.a.length;";
+    const { r, tb, n } = await fail(code);
+    assert.deepEqual([r.reply.ename, r.reply.evalue], ['TypeError', "Cannot read properties of undefined (reading 'length')"]);
+    assert.equal(tb[0], "TypeError: Cannot read properties of undefined (reading 'length')");
+    assert.equal(tb[1], `    at Cell In[${n}], line 7, col 15`);
+    assert.equal(caretAt(tb, 'const v = o.a.length;'), 'const v = o.a.'.length);
+    assert.equal(tb.length, 4, tb.join('\n'));
+  });
+
+  it('names both cells, each with its own line, for a function of an earlier cell', async () => {
+    const def = await k.execute("// helpers\nfunction half(x: number): number {\n  if (x < 0) throw new RangeError('half: x must be >= 0, got ' + x);\n  return x / 2;\n}");
+    assert.equal(def.status, 'ok');
+    const { tb, n } = await fail('const fine = half(4);\nhalf(-1);');
+    assert.deepEqual(tb.filter((l) => /^\s+at /.test(l)), [
+      `    at half (Cell In[${def.executionCount}], line 3, col 20)`,
+      `    at Cell In[${n}], line 2, col 1`,
+    ]);
+    assert.equal(caretAt(tb, "  if (x < 0) throw new RangeError('half: x must be >= 0, got ' + x);"), '  if (x < 0) throw '.length);
+  });
+
+  it('keeps the frame inside gradlab (its .ts source) and maps the cell frame, with imports and top-level await', async () => {
+    const { tb, n } = await fail("import * as gl from 'gradlab';\nawait gl.init({ backend: 'cpu' });\n\nconst p = 0.5;\nconst drop = new gl.nn.Dropout(p * 4);");
+    const frames = tb.filter((l) => /^\s+at /.test(l));
+    assert.match(frames[0]!, /^ {4}at new Dropout \(src[\\/]nn[\\/]dropout\.ts:\d+:\d+\)$/);
+    assert.equal(frames[1], `    at Cell In[${n}], line 5, col 14`);
+    assert.equal(caretAt(tb, 'const drop = new gl.nn.Dropout(p * 4);'), 'const drop = '.length);
+  });
+
+  it("reaches the cell's frame under TensorFlow.js's deep stacks, after an await", async () => {
+    const { tb, n } = await fail("import * as gl from 'gradlab';\nawait new Promise((ok) => setTimeout(ok, 1));\nconst t = gl.tf.tensor([1, 2]);\nt.reshape([3]);");
+    assert.ok(tb.includes(`    at Cell In[${n}], line 4, col 3`), tb.join('\n'));
+    assert.equal(caretAt(tb, 't.reshape([3]);'), 2);
+  });
+});
+
 describe('the gradlab kernel lifecycle', function () {
   this.timeout(60_000);
   after(() => fs.rmSync(RUNTIME, { recursive: true, force: true }));
