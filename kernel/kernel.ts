@@ -274,7 +274,7 @@ class MainLoop {
       return ok({ payload: [{ source: 'page', data: r.data, start: 0 }] });
     }
 
-    const r = await this.session.run(m.code);
+    const r = await this.session.run(m.code, m.count);
     if (r.status === 'error') return fail({ ename: r.ename, evalue: r.evalue, traceback: r.traceback });
     let result: Reply['iopub'] = [];
     let output: string | null = null;

@@ -465,7 +465,13 @@ export class KernelServer {
    */
   private interrupt(sock: zmq.Socket, msg: WireMessage): void {
     const rid = this.runningRid;
-    if (this.input.cancel()) this.inputRequest = null; // a cell waiting for input wakes with the interrupt
+    if (this.input.cancel()) {
+      // A cell waiting for input wakes with the interrupt. No SIGINT as well: Node would keep
+      // a signal that lands after the cell's vm run for the next cell it runs.
+      this.inputRequest = null;
+      this.reply(sock, msg, 'interrupt_reply', { status: 'ok' });
+      return;
+    }
     process.kill(process.pid, 'SIGINT');
     if (rid) setTimeout(() => { if (this.runningRid === rid) process.kill(process.pid, 'SIGINT'); }, 1000).unref();
     this.reply(sock, msg, 'interrupt_reply', { status: 'ok' });
