@@ -210,6 +210,12 @@ describe('slides: reveal.js decks from the notebooks', function () {
       Object.entries(counts).map(([ch, c]) => `${ch} ${c.source}/${c.executed}`).join(', '));
   });
 
+  it('every chapter makes a lecture deck of 15–40 slides (the tags, not one slide per notebook)', () => {
+    assert.ok(chapters.length >= 4, `chapters: ${chapters.join(', ')}`);
+    const out = chapters.filter((ch) => !(counts[ch]!.source >= 15 && counts[ch]!.source <= 40));
+    assert.deepEqual(out, [], `decks outside 15–40 slides: ${out.map((ch) => `${ch} ${counts[ch]!.source}`).join(', ')}`);
+  });
+
   describe('in headless Chromium (offline)', function () {
     let browser: Browser | undefined;
     before(async function () {
