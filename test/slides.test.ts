@@ -210,6 +210,18 @@ describe('slides: reveal.js decks from the notebooks', function () {
       Object.entries(counts).map(([ch, c]) => `${ch} ${c.source}/${c.executed}`).join(', '));
   });
 
+  it('every notebook, the solutions too, builds a deck of its own without network references', async () => {
+    const files = listNotebooks(NOTEBOOKS);
+    const out = path.join(TMP, 'each');
+    const lines: string[] = [];
+    assert.equal(await main(['--no-run', '--out', out, ...files], (l) => lines.push(l)), 0, lines.join('\n'));
+    for (const f of files) {
+      const deck = path.join(out, 'slides', path.basename(path.dirname(f)), `${path.basename(f, '.ipynb')}.html`);
+      assert.ok(fs.existsSync(deck), `${deck} for ${f}`);
+      assert.deepEqual(networkRefs(fs.readFileSync(deck, 'utf8')), [], deck);
+    }
+  });
+
   it('every chapter makes a lecture deck of 15–40 slides (the tags, not one slide per notebook)', () => {
     assert.ok(chapters.length >= 4, `chapters: ${chapters.join(', ')}`);
     const out = chapters.filter((ch) => !(counts[ch]!.source >= 15 && counts[ch]!.source <= 40));
