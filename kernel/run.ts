@@ -88,25 +88,30 @@ export function resolveTargets(targets: string[], root: string): string[] {
   return [...new Set(files)];
 }
 
-interface Args {
-  targets: string[];
-  out: string;
-  root: string;
-  timeoutMs: number;
-  help: boolean;
+interface Args extends CommonArgs {
   size?: Size;
   check: boolean;
   backends: string[];
 }
 
-/** Parse argv (without node and script); throws UsageError. */
-export function parseArgs(argv: string[]): Args {
-  const args: Args = {
-    targets: [], out: path.join(REPO, 'out'), root: path.join(REPO, 'notebooks'), timeoutMs: 300_000, help: false,
-    check: false, backends: ['default', 'webgpu'],
-  };
+/** The options `npm start` and `npm run slides` share. */
+export interface CommonArgs {
+  targets: string[];
+  out: string;
+  root: string;
+  timeoutMs: number;
+  help: boolean;
+}
+
+/**
+ * Parse what both command lines share: targets, `-h`/`--help`, `--out`, `--root` and
+ * `--timeout`. Any other option goes to `extra` with a function that takes its value;
+ * `extra` returns false for an option it does not know. Throws UsageError.
+ */
+export function parseCommonArgs(argv: string[], extra: (option: string, value: () => string) => boolean = () => false): CommonArgs {
+  const args: CommonArgs = { targets: [], out: path.join(REPO, 'out'), root: path.join(REPO, 'notebooks'), timeoutMs: 300_000, help: false };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const a = argv[i]!;
     const value = () => {
       const v = argv[++i];
       if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
@@ -115,30 +120,41 @@ export function parseArgs(argv: string[]): Args {
     if (a === '-h' || a === '--help') args.help = true;
     else if (a === '--out') args.out = path.resolve(value());
     else if (a === '--root') args.root = path.resolve(value());
-    else if (a === '--check') args.check = true;
+    else if (a === '--timeout') {
+      const v = value();
+      const s = Number(v);
+      if (!(s > 0)) throw new UsageError(`--timeout needs a positive number of seconds, got "${v}"`);
+      args.timeoutMs = s * 1000;
+    } else if (a.startsWith('-')) {
+      if (!extra(a, value)) throw new UsageError(`unknown option ${a}`);
+    } else args.targets.push(a);
+  }
+  return args;
+}
+
+/** Parse argv (without node and script); throws UsageError. */
+export function parseArgs(argv: string[]): Args {
+  const own: Pick<Args, 'size' | 'check' | 'backends'> = { check: false, backends: ['default', 'webgpu'] };
+  const common = parseCommonArgs(argv, (a, value) => {
+    if (a === '--check') own.check = true;
     else if (a === '--size') {
       const v = value();
       try {
-        args.size = currentSize({ GRADLAB_SIZE: v });
+        own.size = currentSize({ GRADLAB_SIZE: v });
       } catch (e) {
         if (!(e instanceof SizeError)) throw e;
         throw new UsageError(`--size needs one of ${SIZES.join(', ')}, got "${v}"`);
       }
     } else if (a === '--backends') {
-      args.backends = value().split(',').map((b) => b.trim()).filter((b) => b);
-      const bad = args.backends.filter((b) => !BACKENDS.includes(b));
-      if (bad.length || !args.backends.length) {
-        throw new UsageError(`--backends takes a comma-separated list of ${BACKENDS.join(', ')}; got "${argv[i]}"`);
+      const v = value();
+      own.backends = v.split(',').map((b) => b.trim()).filter((b) => b);
+      if (!own.backends.length || own.backends.some((b) => !BACKENDS.includes(b))) {
+        throw new UsageError(`--backends takes a comma-separated list of ${BACKENDS.join(', ')}; got "${v}"`);
       }
-    }
-    else if (a === '--timeout') {
-      const s = Number(value());
-      if (!(s > 0)) throw new UsageError(`--timeout needs a positive number of seconds, got "${argv[i]}"`);
-      args.timeoutMs = s * 1000;
-    } else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
-    else args.targets.push(a);
-  }
-  return args;
+    } else return false;
+    return true;
+  });
+  return { ...common, ...own };
 }
 
 /** The CLI; resolves with the exit status. */

@@ -27,10 +27,9 @@ import {
   chartLibraries, escapeHtml, newPageNeeds, notebookTitle, renderMarkdownCell, renderOutputs, type PageNeeds,
 } from './html';
 import { cellSource, readNotebook, serializeNotebook, type Cell, type Notebook } from './notebook';
-import { listNotebooks, resolveTargets, UsageError } from './run';
+import { listNotebooks, parseCommonArgs, resolveTargets, UsageError, type CommonArgs } from './run';
 import { formatFailure, runNotebook } from './runner';
 
-const REPO = path.resolve(__dirname, '..', '..');
 
 /** The `--help` text. */
 export const USAGE = `Usage: npm run slides -- [target ...] [--out <dir>] [--root <dir>] [--no-run] [--timeout <s>]
@@ -418,37 +417,15 @@ export async function buildDeck(plan: DeckPlan, opts: LoadOptions): Promise<{ sl
   return { slides, ok, out: plan.out };
 }
 
-interface Args {
-  targets: string[];
-  out: string;
-  root: string;
+interface Args extends CommonArgs {
   noRun: boolean;
-  timeoutMs: number;
-  help: boolean;
 }
 
-/** Parse argv (without node and script); throws UsageError. */
+/** Parse argv (without node and script): npm start's common options and `--no-run`; throws UsageError. */
 export function parseSlidesArgs(argv: string[]): Args {
-  const args: Args = { targets: [], out: path.join(REPO, 'out'), root: path.join(REPO, 'notebooks'), noRun: false, timeoutMs: 300_000, help: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === '-h' || a === '--help') args.help = true;
-    else if (a === '--out') args.out = path.resolve(value());
-    else if (a === '--root') args.root = path.resolve(value());
-    else if (a === '--no-run') args.noRun = true;
-    else if (a === '--timeout') {
-      const s = Number(value());
-      if (!(s > 0)) throw new UsageError(`--timeout needs a positive number of seconds, got "${argv[i]}"`);
-      args.timeoutMs = s * 1000;
-    } else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
-    else args.targets.push(a);
-  }
-  return args;
+  let noRun = false;
+  const common = parseCommonArgs(argv, (a) => a === '--no-run' && (noRun = true));
+  return { ...common, noRun };
 }
 
 /** The CLI; resolves with the exit status. */
