@@ -60,14 +60,32 @@ export function decodeMappings(mappings: string): number[][][] {
 
 /** One source map, for looking up where a generated position came from. */
 export class SourceMap {
-  readonly sources: string[];
-  private readonly lines: number[][][];
+  private json?: string | { sources: string[]; mappings: string; sourceRoot?: string };
+  private decoded?: { sources: string[]; lines: number[][][] };
 
-  /** `json`: the map's text or object (`sources`, `mappings`, optional `sourceRoot`). */
-  constructor(json: string | { sources: string[]; mappings: string; sourceRoot?: string }) {
+  /**
+   * `json`: the map's text or object (`sources`, `mappings`, optional `sourceRoot`).
+   * `lazy`: parse and decode on the first lookup (every cell keeps its maps, few are ever
+   * looked up: only when an error's stack names the cell); a bad map then throws there.
+   */
+  constructor(json: string | { sources: string[]; mappings: string; sourceRoot?: string }, lazy = false) {
+    this.json = json;
+    if (!lazy) this.decode();
+  }
+
+  private decode(): { sources: string[]; lines: number[][][] } {
+    if (this.decoded) return this.decoded;
+    const json = this.json!;
     const m = typeof json === 'string' ? JSON.parse(json) : json;
-    this.sources = (m.sources as string[]).map((s) => (m.sourceRoot ? `${m.sourceRoot.replace(/\/?$/, '/')}${s}` : s));
-    this.lines = decodeMappings(String(m.mappings));
+    const sources = (m.sources as string[]).map((s) => (m.sourceRoot ? `${m.sourceRoot.replace(/\/?$/, '/')}${s}` : s));
+    this.decoded = { sources, lines: decodeMappings(String(m.mappings)) };
+    this.json = undefined;
+    return this.decoded;
+  }
+
+  /** The map's sources (with `sourceRoot` in front). */
+  get sources(): string[] {
+    return this.decode().sources;
   }
 
   /**
@@ -76,7 +94,7 @@ export class SourceMap {
    * before all of them), plus the column's distance from that segment's start.
    */
   find(line: number, column: number): (Position & { source: string }) | undefined {
-    const segs = this.lines[line];
+    const segs = this.decode().lines[line];
     if (!segs || !segs.length) return undefined;
     let seg = segs[0];
     for (const s of segs) if (s[0] <= column) seg = s;
@@ -123,7 +141,8 @@ export class CellScripts {
       label: `Cell In[${cell.executionCount ?? '?'}]`,
       code: cell.code,
       prefix: cell.prefix,
-      maps: [new SourceMap(cell.sourceMaps[0]), new SourceMap(cell.sourceMaps[1])],
+      // Decoded when an error first needs them: most cells never throw.
+      maps: [new SourceMap(cell.sourceMaps[0], true), new SourceMap(cell.sourceMaps[1], true)],
       headLines: 1,
     });
     return `\n//# sourceURL=${url}`;
@@ -136,6 +155,14 @@ export class CellScripts {
   frame(url: string, line: number, column: number): CellFrame | undefined {
     const cell = this.cells.get(url);
     if (!cell) return undefined;
+    try {
+      return this.mapFrame(cell, line, column);
+    } catch {
+      return undefined; // a map that does not parse: the frame stays as compiled
+    }
+  }
+
+  private mapFrame(cell: CellScript, line: number, column: number): CellFrame | undefined {
     const col = column - 1 - (line === 1 ? cell.prefix : 0);
     const mid = cell.maps[0].find(line - 1, Math.max(0, col));
     if (!mid) return undefined;

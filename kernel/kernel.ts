@@ -214,6 +214,8 @@ type Reply = Extract<ToServer, { t: 'reply' }>;
 
 /** Runs the requests the server thread hands over. */
 class MainLoop {
+  private cacheSaved = false;
+
   constructor(
     private readonly session: TypeScriptSession,
     private readonly out: CellOutput,
@@ -247,6 +249,12 @@ class MainLoop {
     } catch (e) {
       // A reply that cannot cross to the server thread (not cloneable): the request must still end.
       this.post({ t: 'reply', rid: m.rid, content: { status: 'error', ...internalError(e) } });
+    }
+    if (m.t === 'execute' && !this.cacheSaved) {
+      // After the first cell's reply: keep TypeScript's compiled code for the next kernel start.
+      this.cacheSaved = true;
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      setImmediate(() => (require('./converter') as typeof import('./converter')).saveTypeScriptCache());
     }
   }
 

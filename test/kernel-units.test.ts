@@ -184,6 +184,16 @@ describe('kernel: runtime errors at the cell\'s line (kernel/cellmap.ts)', () =>
     assert.equal(cells.frame('gradlab-cell-999', 1, 1), undefined);
   });
 
+  it('decodes a cell\'s maps only when a frame needs them: a map that does not parse leaves the frame unmapped', () => {
+    const lazy = new SourceMap('not json', true); // no error until a lookup
+    assert.throws(() => lazy.find(0, 0), SyntaxError);
+    assert.throws(() => new SourceMap('not json'), SyntaxError, 'eager by default');
+    const cells = new CellScripts();
+    const good = JSON.stringify({ version: 3, sources: ['a.js'], mappings: 'AAAA' });
+    const url = cells.add({ code: 'x', prefix: 0, sourceMaps: [good, '{"sources": [], "mappings": "A!"}'] }).match(/sourceURL=(\S+)/)![1]!;
+    assert.equal(cells.frame(url, 1, 1), undefined);
+  });
+
   it('keeps frames outside cells, names .ts sources of compiled files, collapses long runs inside node_modules', () => {
     const lib = (i: number) => `    at f${i} (${path.join(process.cwd(), 'node_modules', 'x', 'x.js')}:${i}:1)`;
     const out = mapFrames([lib(1), lib(2), lib(3), lib(4), lib(5), '    at evalmachine.<anonymous>:1:1', '    at async Promise.all (index 0)']);
@@ -324,5 +334,36 @@ describe("kernel: tslab's converter with the shorthand and property-name fixes (
     assert.deepEqual(await value('const { c: cc, d } = obj;\n[cc, d]'), [3, 4]); // plain tslab: SyntaxError
     assert.equal(await value('function h({ c: z }: typeof obj) { return z; }\nh(obj)'), 3);
     assert.deepEqual(await value('const lit: typeof obj = { c: 5, d: 6 };\nconst { obj: inner } = { obj: 7 };\n[lit.c, inner, obj.c]'), [5, 7, 3]);
+  });
+});
+
+describe("kernel: TypeScript's V8 code cache (kernel/converter.ts)", () => {
+  it('writes the cache after a first start, uses it on the next, and recompiles a damaged one', function () {
+    this.timeout(120_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-cache-test-'));
+    const converter = path.resolve(__dirname, '..', 'kernel', 'converter.js');
+    // A fresh process each time: TypeScript loads once per process.
+    const start = () => execFileSync(process.execPath, ['-e', `
+      const c = require(${JSON.stringify(converter)});
+      const used = c.loadTypeScript(${JSON.stringify(dir)});
+      const { createConverter } = c.converterModule().module;
+      const conv = createConverter({ isJS: false, isBrowser: false });
+      const r = conv.convert('', 'const x: number = 1 + 1; x');
+      conv.close();
+      c.saveTypeScriptCache();
+      console.log(JSON.stringify({ used, ok: r.diagnostics.length === 0 && /1 \\+ 1/.test(r.output) }));
+    `], { encoding: 'utf8' });
+    try {
+      assert.deepEqual(JSON.parse(start()), { used: false, ok: true });
+      const files = fs.readdirSync(dir);
+      assert.equal(files.length, 1, files.join());
+      assert.ok(fs.statSync(path.join(dir, files[0]!)).size > 100_000);
+      assert.deepEqual(JSON.parse(start()), { used: true, ok: true });
+      fs.writeFileSync(path.join(dir, files[0]!), 'damaged');
+      assert.deepEqual(JSON.parse(start()), { used: false, ok: true }, 'V8 rejects it; the kernel compiles TypeScript itself');
+      assert.deepEqual(JSON.parse(start()), { used: true, ok: true }, 'and writes a good cache again');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
