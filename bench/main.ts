@@ -15,7 +15,7 @@ import { writeReport, type BenchResult } from './report';
 
 const SUITES: Record<string, { what: string; run: () => Promise<BenchResult[]> }> = {
   backends: { what: 'matmul GFLOP/s per backend, ratio to the cpu backend', run: benchBackends },
-  kernel: { what: 'gradlab kernel start and warm cell round trip, ratio to plain tslab', run: benchKernel },
+  kernel: { what: 'gradlab kernel start and warm cell round trip, ratio to plain tslab and (where installed) Deno', run: benchKernel },
   autograd: { what: 'MLP 784-256-256-10 SGD step: gradlab vs tfjs variableGrads vs PyTorch', run: benchAutograd },
   optim: {
     what: 'AdamW step over 10M parameters: gradlab vs tfjs tf.train.adam vs PyTorch AdamW; checkpoint save / load vs a plain fs write / read of the same bytes',
