@@ -155,11 +155,15 @@ const FIXES: [string, string][] = [
 ];
 
 /**
- * Where the code cache lives: `GRADLAB_KERNEL_CACHE`, else `<tmpdir>/gradlab-kernel-cache`.
- * Deleting it is always safe (the next kernel start writes it again).
+ * Where the code cache lives: `GRADLAB_KERNEL_CACHE`, else the user's own cache folder
+ * (`$XDG_CACHE_HOME/gradlab/kernel`, `~/.cache/gradlab/kernel`), not a folder other users
+ * can write to: V8 trusts a code cache it accepts. Created with mode 0700. Deleting it is
+ * always safe (the next kernel start writes it again).
  */
 export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.GRADLAB_KERNEL_CACHE || path.join(os.tmpdir(), 'gradlab-kernel-cache');
+  if (env.GRADLAB_KERNEL_CACHE) return env.GRADLAB_KERNEL_CACHE;
+  const base = env.XDG_CACHE_HOME || path.join(os.homedir() || os.tmpdir(), '.cache');
+  return path.join(base, 'gradlab', 'kernel');
 }
 
 let tsCache: { script: vm.Script; file: string; needsWrite: boolean } | undefined;
@@ -219,7 +223,7 @@ export function saveTypeScriptCache(): void {
   tsCache.needsWrite = false;
   const tmp = `${tsCache.file}.${process.pid}.tmp`;
   try {
-    fs.mkdirSync(path.dirname(tsCache.file), { recursive: true });
+    fs.mkdirSync(path.dirname(tsCache.file), { recursive: true, mode: 0o700 });
     fs.writeFileSync(tmp, tsCache.script.createCachedData());
     fs.renameSync(tmp, tsCache.file);
   } catch {

@@ -338,6 +338,14 @@ describe("kernel: tslab's converter with the shorthand and property-name fixes (
 });
 
 describe("kernel: TypeScript's V8 code cache (kernel/converter.ts)", () => {
+  it("lives in the user's own cache folder (never a shared temp folder), or GRADLAB_KERNEL_CACHE", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { codeCacheDir } = require('../kernel/converter') as typeof import('../kernel/converter');
+    assert.equal(codeCacheDir({ GRADLAB_KERNEL_CACHE: '/x/y' }), '/x/y');
+    assert.equal(codeCacheDir({ XDG_CACHE_HOME: '/c' }), path.join('/c', 'gradlab', 'kernel'));
+    assert.equal(codeCacheDir({}), path.join(os.homedir(), '.cache', 'gradlab', 'kernel'));
+  });
+
   it('writes the cache after a first start, uses it on the next, and recompiles a damaged one', function () {
     this.timeout(120_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-cache-test-'));
