@@ -12,7 +12,8 @@
  * `metadata.slideshow.slide_type`, with nbconvert's slideshow names: `slide`,
  * `subslide`, `fragment`, `notes`, `skip`; an untagged cell continues what
  * came before (the current slide, or the open fragment, as in nbconvert).
- * `hide-input` / `hide-output` show only a code cell's outputs / code.
+ * `hide-input` / `hide-output` show only a code cell's outputs / code; a `hide-input`
+ * cell with a chart puts what it printed into the speaker notes.
  * Each notebook starts a new slide. Markdown, math and outputs are rendered
  * by kernel/html.ts exactly as in the HTML export; reveal.js, its notes
  * plugin, a theme and the chart libraries a deck uses are inlined, so a deck
@@ -153,7 +154,14 @@ export function countSlides(stacks: Stack[]): number {
   return stacks.reduce((n, s) => n + s.slides.length, 0);
 }
 
-function renderSlideCell(cell: Cell, needs: PageNeeds): string {
+/** A chart or other rich output (display_data / execute_result), as opposed to printed text. */
+const isRich = (o: { output_type?: string }) => o.output_type === 'display_data' || o.output_type === 'execute_result';
+
+/**
+ * A cell on a slide. A `hide-input` cell that shows a chart keeps its printed text
+ * (numbers, tables) off the slide: that text goes to `notes` (the speaker notes), when given.
+ */
+function renderSlideCell(cell: Cell, needs: PageNeeds, notes?: string[]): string {
   if (cell.cell_type === 'markdown') return `<div class="cell markdown">${renderMarkdownCell(cell)}</div>`;
   if (cell.cell_type === 'raw') {
     const fmt = String(cell.metadata.format ?? cell.metadata.raw_mimetype ?? '');
@@ -162,19 +170,25 @@ function renderSlideCell(cell: Cell, needs: PageNeeds): string {
   const hide = hidden(cell);
   const src = cellSource(cell).replace(/\s+$/, '');
   const input = hide.input || !src ? '' : `<pre class="source"><code>${escapeHtml(src)}</code></pre>`;
-  const outs = hide.output ? '' : renderOutputs(cell, needs);
+  let shown = cell;
+  const outputs = cell.outputs ?? [];
+  if (hide.input && notes && outputs.some(isRich) && outputs.some((o) => o.output_type === 'stream')) {
+    notes.push(renderOutputs({ ...cell, outputs: outputs.filter((o) => o.output_type === 'stream') }, needs));
+    shown = { ...cell, outputs: outputs.filter((o) => o.output_type !== 'stream') };
+  }
+  const outs = hide.output ? '' : renderOutputs(shown, needs);
   if (!input && !outs) return '';
   return `<div class="cell code">${input}${outs ? `<div class="outputs">${outs}</div>` : ''}</div>`;
 }
 
 function renderSlide(slide: Slide, needs: PageNeeds): string {
+  const printed: string[] = [];
   const body = slide.blocks.map((b) => {
-    const html = b.cells.map((c) => renderSlideCell(c, needs)).join('\n');
+    const html = b.cells.map((c) => renderSlideCell(c, needs, printed)).join('\n');
     return b.fragment ? `<div class="fragment">${html}</div>` : html;
   }).join('\n');
-  const notes = slide.notes.length
-    ? `<aside class="notes">${slide.notes.map((c) => renderSlideCell(c, needs)).join('\n')}</aside>`
-    : '';
+  const noteHtml = [...slide.notes.map((c) => renderSlideCell(c, needs)), ...printed];
+  const notes = noteHtml.length ? `<aside class="notes">${noteHtml.join('\n')}</aside>` : '';
   const footer = `${slide.chapter ? `${slide.chapter} · ` : ''}${slide.notebook}`;
   return `<section data-notebook="${escapeHtml(slide.notebook)}" data-footer="${escapeHtml(footer)}">\n${body}\n${notes}</section>`;
 }

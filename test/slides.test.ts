@@ -127,6 +127,21 @@ describe('slides: reveal.js decks from the notebooks', function () {
       'the scan itself finds network references');
   });
 
+  it('puts what a chart cell (hide-input) printed into the speaker notes, off the slide', () => {
+    const chart: Cell = { cell_type: 'code', source: 'plot(...)', metadata: tag('slide', 'hide-input'), execution_count: 1, outputs: [
+      { output_type: 'stream', name: 'stdout', text: 'PRINTED_TABLE\n' },
+      { output_type: 'display_data', data: { 'image/svg+xml': '<svg id="CHART_SVG"></svg>', 'text/plain': 'chart' }, metadata: {} },
+    ] };
+    const text = code('console.log(1)', tag('slide', 'hide-input'), 'PRINTED_ALONE');
+    const { html } = deckHtml([{ name: 'a', chapter: 'ch', nb: nbOf([md('# t'), chart, text]) }], { title: 'ch' });
+    const sections = html.split('<section').slice(1);
+    const withChart = sections.find((x) => x.includes('CHART_SVG'))!;
+    const [slidePart, notesPart] = withChart.split('<aside class="notes">');
+    assert.doesNotMatch(slidePart!, /PRINTED_TABLE/);
+    assert.match(notesPart ?? '', /PRINTED_TABLE/);
+    assert.match(sections.find((x) => x.includes('PRINTED_ALONE'))!.split('<aside')[0]!, /PRINTED_ALONE/, 'text without a chart stays on its slide');
+  });
+
   it('plans decks like npm start resolves targets: chapters without 99-solutions, notebooks alone, usage errors', () => {
     const all = planDecks([], NOTEBOOKS, TMP);
     assert.deepEqual(all.map((p) => p.name), chapters);
