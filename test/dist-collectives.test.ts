@@ -50,7 +50,7 @@ async function rankBody(pg: import('../src/dist').ProcessGroup, gl: typeof impor
   }
   // A buffer changed right after a collective returns (an in-place mean, a reused buffer) must not
   // change what the peers received: 10 back-to-back means, and sums whose input is overwritten at once.
-  // 658 elements go as copies; 300 001 (1.2 MB, above ZERO_COPY_BYTES) without copies, behind a fence.
+  // 658 elements (small messages) and 300 001 (1.2 MB, read straight into the chunks).
   const means: number[][] = [], reused: number[][] = [];
   for (let k = 0; k < 10; k++) means.push(Array.from(await d.allReduce(pg, inp(r + k, 658), { op: 'mean' })));
   const buf = new Float32Array(658);
@@ -170,7 +170,7 @@ describe('dist collectives on real processes', function () {
     });
   }
 
-  it('a buffer changed right after a collective returns does not change what the peers got (10 in-place means, 10 reused buffers; 4 of each above ZERO_COPY_BYTES)', () => {
+  it('a buffer changed right after a collective returns does not change what the peers got (10 in-place means, 10 reused buffers; 4 of each above 1 MiB)', () => {
     for (const n of WORLDS) {
       const expect = (k: number, mean: boolean) => {
         const xs = Array.from({ length: n }, (_, q) => input(q + k, 658));

@@ -11,7 +11,7 @@
  *
  * Introduced in notebooks/04-distributed.
  */
-import { DistError, ProcessGroup, bufferToF32 } from './group';
+import { DistError, ProcessGroup } from './group';
 
 /** The all-reduce algorithms {@link allReduce} can use. */
 export type AllReduceAlgorithm = 'naive' | 'ring' | 'halving-doubling';
@@ -23,60 +23,52 @@ export function chunkStart(len: number, n: number, i: number): number {
 
 const mod = (a: number, n: number) => ((a % n) + n) % n;
 
-/** Receive a Float32Array from `src` and check the sender's total against ours. */
-async function recvChecked(g: ProcessGroup, src: number, tag: string, total: number, expectLen: number): Promise<Float32Array> {
-  const m = await g.recvRaw(src, tag);
-  if (m.header.total !== total || m.header.len !== expectLen * 4) {
-    const why = `rank ${src} passed ${m.header.total} elements but rank ${g.rank} passed ${total} (${tag.split(':')[0]}); every rank must pass a tensor of the same size`;
+/**
+ * Receive the next message with `tag` from `src` into `into` (copied over it,
+ * or added to it with `add`) and check the sender's total against ours: a
+ * different size fails every rank, naming both.
+ */
+async function recvInto(g: ProcessGroup, src: number, tag: string, total: number, into: Float32Array, add: boolean): Promise<void> {
+  const h = await g.recvInto(src, tag, into, add, total);
+  if (h.total !== total || h.len !== into.byteLength) {
+    const why = `rank ${src} passed ${h.total} elements but rank ${g.rank} passed ${total} (${tag.split(':')[0]}); every rank must pass a tensor of the same size`;
     g.abort(why);
     throw new DistError(`rank ${g.rank}: ${why}`, src);
   }
-  return bufferToF32(m.payload);
 }
 
-/** Elements per message when a step's chunk is large (2^18 = 1 MiB of float32): adding one segment overlaps receiving the next. */
-export const SEGMENT = 1 << 18;
+/** One step of halving-doubling (or any pairwise step): send `out` to `dst` while receiving into `into` from `src`, added or copied. */
+async function exchange(g: ProcessGroup, out: Float32Array, dst: number, into: Float32Array, src: number, tag: string, total: number, add: boolean): Promise<void> {
+  await Promise.all([g.send(out, dst, tag, total), recvInto(g, src, tag, total, into, add)]);
+}
 
-/**
- * Vectors of at least this many bytes (1 MiB) travel without a copy, and the
- * collective ends with a {@link fence}; smaller ones are copied by `send`.
- *
- * Why: ZeroMQ sends a buffer without copying it and may still be reading it
- * after the send resolves, so a caller that changes its vector right after a
- * collective returns would change what a peer receives. Copying every message
- * costs a memory copy of all the bytes sent (about 40% of a 64 MiB ring
- * all-reduce on 4 ranks here); the fence costs one empty message per rank.
- */
-export const ZERO_COPY_BYTES = 1 << 20;
-
-/**
- * The end of a zero-copy ring collective: each rank tells its left neighbour
- * that all of its messages have arrived and waits for its right neighbour to
- * say the same. Messages between two ranks arrive in order, so after the fence
- * every message this rank sent has been received, and its vector is free to change.
- */
-async function fence(g: ProcessGroup, tag: string): Promise<void> {
-  const n = g.worldSize;
-  await Promise.all([g.sendView(new Float32Array(0), mod(g.rank - 1, n), `${tag}:fence`, 0), recvChecked(g, mod(g.rank + 1, n), `${tag}:fence`, 0, 0)]);
+/** One step of a ring: send `send` to the right neighbour, receive into `into` from the left, added or copied. */
+interface RingStep {
+  send: Float32Array;
+  into: Float32Array;
+  add: boolean;
 }
 
 /**
- * One step of a ring or of halving-doubling: send `out` to `dst` while
- * receiving the same number of elements from `src` into `into`, added to it
- * (`add`) or copied over it. Large chunks travel as {@link SEGMENT}-sized
- * messages so the addition of one overlaps the transfer of the next.
+ * Run ring steps. All receives are posted first (messages from one rank with
+ * one tag fill them in order), so each payload is read from the socket
+ * straight into its chunk, and added there as it arrives. Step s sends only
+ * after step s−1's receive completed, which is all a ring needs: a chunk is
+ * forwarded after it has been added to or received, and it is overwritten
+ * only by data that could not exist before the right neighbour had received
+ * it. `send` resolves once the operating system has the bytes, so after the
+ * last await the vector is free to change.
  */
-async function exchange(g: ProcessGroup, out: Float32Array, dst: number, into: Float32Array, src: number, tag: string, total: number, add: boolean, zeroCopy = false): Promise<void> {
+async function ring(g: ProcessGroup, tag: string, total: number, steps: RingStep[]): Promise<void> {
+  const n = g.worldSize, right = mod(g.rank + 1, n), left = mod(g.rank - 1, n);
+  const recvs = steps.map((s) => recvInto(g, left, tag, total, s.into, s.add));
   const sends: Promise<void>[] = [];
-  for (let o = 0; o === 0 || o < out.length; o += SEGMENT) {
-    const part = out.subarray(o, o + SEGMENT);
-    sends.push(zeroCopy ? g.sendView(part, dst, tag, total) : g.send(part, dst, tag, total));
-  }
-  for (let o = 0; o === 0 || o < into.length; o += SEGMENT) {
-    const part = into.subarray(o, o + SEGMENT);
-    const y = await recvChecked(g, src, tag, total, part.length);
-    if (add) for (let i = 0; i < part.length; i++) part[i] += y[i];
-    else part.set(y);
+  for (const p of recvs) p.catch(() => undefined); // each is awaited below; a failure is thrown there
+  for (let s = 0; s < steps.length; s++) {
+    const p = g.send(steps[s].send, right, tag, total);
+    p.catch(() => undefined);
+    sends.push(p);
+    await recvs[s];
   }
   await Promise.all(sends);
 }
@@ -94,14 +86,11 @@ function nextTag(g: ProcessGroup, op: string): string {
 export async function allReduceNaive(g: ProcessGroup, x: Float32Array): Promise<Float32Array> {
   const tag = nextTag(g, 'allreduce-naive'), n = g.worldSize, S = x.length;
   if (g.rank === 0) {
-    for (let r = 1; r < n; r++) {
-      const y = await recvChecked(g, r, tag, S, S);
-      for (let i = 0; i < S; i++) x[i] += y[i];
-    }
+    for (let r = 1; r < n; r++) await recvInto(g, r, tag, S, x, true);
     await Promise.all(Array.from({ length: n - 1 }, (_, k) => g.send(x, k + 1, tag, S)));
   } else {
     await g.send(x, 0, tag, S);
-    x.set(await recvChecked(g, 0, tag, S, S));
+    await recvInto(g, 0, tag, S, x, false);
   }
   return x;
 }
@@ -112,37 +101,37 @@ export async function allReduceNaive(g: ProcessGroup, x: Float32Array): Promise<
  * right neighbour and adds the chunk arriving from its left. Afterwards rank r
  * holds the full sum of chunk r (PyTorch's `reduce_scatter` convention).
  * n−1 steps, (n−1)·S/n bytes sent per rank. In place; returns chunk r (a view).
- *
- * `zeroCopy` (internal): send chunks without copying them. Safe inside a ring
- * all-reduce, whose all-gather overwrites a chunk only after the chain of
- * messages shows the right neighbour has received it; a caller that keeps `x`
- * must end with a {@link fence}.
  */
-export async function reduceScatterRing(g: ProcessGroup, x: Float32Array, tag = nextTag(g, 'reduce-scatter'), zeroCopy = false): Promise<Float32Array> {
-  const n = g.worldSize, r = g.rank, S = x.length;
-  const right = mod(r + 1, n), left = mod(r - 1, n);
-  const chunk = (i: number) => x.subarray(chunkStart(S, n, i), chunkStart(S, n, i + 1));
-  for (let s = 0; s < n - 1; s++) {
-    await exchange(g, chunk(mod(r - s - 1, n)), right, chunk(mod(r - s - 2, n)), left, tag, S, true, zeroCopy);
-  }
-  return chunk(r);
+export async function reduceScatterRing(g: ProcessGroup, x: Float32Array, tag = nextTag(g, 'reduce-scatter')): Promise<Float32Array> {
+  await ring(g, tag, x.length, reduceScatterSteps(g, x));
+  return chunks(g, x)(g.rank);
+}
+
+/** Chunk i (mod n) of `x`, cut by {@link chunkStart}, as a view. */
+function chunks(g: ProcessGroup, x: Float32Array): (i: number) => Float32Array {
+  const n = g.worldSize, S = x.length;
+  return (i) => x.subarray(chunkStart(S, n, mod(i, n)), chunkStart(S, n, mod(i, n) + 1));
+}
+
+/** Ring reduce-scatter's steps: in step s, send chunk r−s−1 and add the arriving one into chunk r−s−2. */
+function reduceScatterSteps(g: ProcessGroup, x: Float32Array): RingStep[] {
+  const chunk = chunks(g, x), r = g.rank;
+  return Array.from({ length: g.worldSize - 1 }, (_, s) => ({ send: chunk(r - s - 1), into: chunk(r - s - 2), add: true }));
+}
+
+/** Ring all-gather's steps: in step s, forward chunk r−s and receive chunk r−s−1 over it. */
+function allGatherSteps(g: ProcessGroup, x: Float32Array): RingStep[] {
+  const chunk = chunks(g, x), r = g.rank;
+  return Array.from({ length: g.worldSize - 1 }, (_, s) => ({ send: chunk(r - s), into: chunk(r - s - 1), add: false }));
 }
 
 /**
  * Ring all-gather on a vector whose chunk r (cut as in {@link chunkStart}) is
  * rank r's contribution: in each of n−1 steps every rank forwards to its right
  * the chunk it received last. n−1 steps, (n−1)·S/n bytes sent per rank. In place.
- * Vectors of {@link ZERO_COPY_BYTES} or more are sent without copies and end with a {@link fence}.
  */
 export async function allGatherRingInPlace(g: ProcessGroup, x: Float32Array, tag = nextTag(g, 'all-gather')): Promise<Float32Array> {
-  const n = g.worldSize, r = g.rank, S = x.length;
-  const right = mod(r + 1, n), left = mod(r - 1, n);
-  const chunk = (i: number) => x.subarray(chunkStart(S, n, i), chunkStart(S, n, i + 1));
-  const zeroCopy = n > 1 && x.byteLength >= ZERO_COPY_BYTES;
-  for (let s = 0; s < n - 1; s++) {
-    await exchange(g, chunk(mod(r - s, n)), right, chunk(mod(r - s - 1, n)), left, tag, S, false, zeroCopy);
-  }
-  if (zeroCopy) await fence(g, tag);
+  await ring(g, tag, x.length, allGatherSteps(g, x));
   return x;
 }
 
@@ -151,11 +140,12 @@ export async function allGatherRingInPlace(g: ProcessGroup, x: Float32Array, tag
  * 2009): 2(n−1) steps of S/n bytes, so each rank sends 2(n−1)/n·S bytes — the
  * lower bound for any all-reduce, independent of n for large n. This factor is
  * why nccl-tests report busbw = algbw·2(n−1)/n. In place (sum); returns `x`.
+ * Both halves run as one sequence of 2(n−1) ring steps, so the all-gather's
+ * receives are posted before the reduce-scatter starts.
  */
 export async function allReduceRing(g: ProcessGroup, x: Float32Array): Promise<Float32Array> {
-  const tag = nextTag(g, 'allreduce-ring');
-  await reduceScatterRing(g, x, tag, x.byteLength >= ZERO_COPY_BYTES);
-  return allGatherRingInPlace(g, x, tag);
+  await ring(g, nextTag(g, 'allreduce-ring'), x.length, [...reduceScatterSteps(g, x), ...allGatherSteps(g, x)]);
+  return x;
 }
 
 /**
@@ -175,13 +165,10 @@ export async function allReduceHalvingDoubling(g: ProcessGroup, x: Float32Array)
   while (p * 2 <= n) p *= 2;
   if (r >= p) {
     await g.send(x, r - p, tag, S);
-    x.set(await recvChecked(g, r - p, tag, S, S));
+    await recvInto(g, r - p, tag, S, x, false);
     return x;
   }
-  if (r + p < n) {
-    const y = await recvChecked(g, r + p, tag, S, S);
-    for (let i = 0; i < S; i++) x[i] += y[i];
-  }
+  if (r + p < n) await recvInto(g, r + p, tag, S, x, true);
   const ranges: [number, number, boolean][] = [];
   let lo = 0, hi = S;
   for (let d = p / 2; d >= 1; d /= 2) {
@@ -246,7 +233,7 @@ export async function broadcast(g: ProcessGroup, x: Float32Array, root = 0): Pro
   const tag = nextTag(g, 'broadcast'), n = g.worldSize, rel = mod(g.rank - root, n), S = x.length;
   for (let d = 1; d < n; d *= 2) {
     if (rel < d && rel + d < n) await g.send(x, mod(rel + d + root, n), tag, S);
-    else if (rel >= d && rel < 2 * d) x.set(await recvChecked(g, mod(rel - d + root, n), tag, S, S));
+    else if (rel >= d && rel < 2 * d) await recvInto(g, mod(rel - d + root, n), tag, S, x, false);
   }
   return x;
 }
@@ -258,8 +245,8 @@ export async function broadcast(g: ProcessGroup, x: Float32Array, root = 0): Pro
  * n−1 steps, (n−1)·S/n bytes per rank. `x` is not modified.
  */
 export async function reduceScatter(g: ProcessGroup, x: Float32Array): Promise<Float32Array> {
-  // The ring works on a private copy that nobody changes afterwards, so its chunks can go without copies.
-  return (await reduceScatterRing(g, Float32Array.from(x), undefined, true)).slice();
+  // The ring works in place, on a copy: `x` stays as it was.
+  return (await reduceScatterRing(g, Float32Array.from(x))).slice();
 }
 
 /**
@@ -281,5 +268,5 @@ export async function allGather(g: ProcessGroup, x: Float32Array): Promise<Float
  */
 export async function barrier(g: ProcessGroup): Promise<void> {
   const tag = nextTag(g, 'barrier'), n = g.worldSize, r = g.rank, empty = new Float32Array(0);
-  for (let s = 0; s < n - 1; s++) await Promise.all([g.send(empty, mod(r + 1, n), tag, 0), recvChecked(g, mod(r - 1, n), tag, 0, 0)]);
+  for (let s = 0; s < n - 1; s++) await exchange(g, empty, mod(r + 1, n), empty, mod(r - 1, n), tag, 0, false);
 }

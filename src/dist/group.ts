@@ -2,28 +2,35 @@
  * A process group: N ranks that are separate OS processes, configured as
  * `torchrun` does it (environment variables `MASTER_ADDR`, `MASTER_PORT`,
  * `RANK`, `WORLD_SIZE`, `LOCAL_RANK`; see PyTorch's "torchrun (Elastic Launch)"
- * documentation), talking over ZeroMQ (`zeromq` v6).
+ * documentation).
  *
  * Design (why these sockets):
- * - Rendezvous: rank 0 (the master) binds a ROUTER on `MASTER_PORT`; every rank
- *   (rank 0 included) connects a DEALER to it and registers `{rank, worldSize,
- *   endpoint}`. The master checks that the ranks agree on the world size and
- *   that no rank is missing or duplicated, then sends everyone the table of
- *   endpoints. After that the rendezvous is idle.
- * - Data: every rank binds one ROUTER on an ephemeral port and connects one
- *   DEALER (routing id = its rank) to each peer's ROUTER. A ROUTER receives
- *   from all peers on one socket and the first frame names the sender, so a
- *   receive needs no polling over N sockets; a DEALER per peer keeps the
- *   messages from one rank to another in order (ZeroMQ guarantees order per
- *   pipe), which is all that `send` / `recv` with tags need. Messages are
- *   multipart `[header JSON, payload]`; the payload is the typed array's own
- *   bytes (a `Buffer` view, no copy on send; ZeroMQ frames the message).
- *   The same pipes carry heartbeats, goodbyes and aborts (see ProcessGroup).
+ * - Rendezvous, over ZeroMQ (`zeromq` v6): rank 0 (the master) binds a ROUTER
+ *   on `MASTER_PORT`; every rank (rank 0 included) connects a DEALER to it and
+ *   registers `{rank, worldSize, endpoint}`. The master checks that the ranks
+ *   agree on the world size and that no rank is missing or duplicated, then
+ *   sends everyone the table of endpoints. After that the rendezvous is idle.
+ * - Data, over plain byte streams (Node's `net`): a Unix domain socket when
+ *   every rank is on one Linux host, TCP otherwise (as gloo does). Every rank
+ *   listens, and connects once to every peer: the connection from rank a to
+ *   rank b carries b's messages to a, in order, so `send` / `recv` with tags
+ *   need nothing more. A frame is a length, a JSON header (tag, byte length,
+ *   the sender's total element count) and the payload: the typed array's own
+ *   bytes, written without a copy; `send` resolves once the operating system
+ *   has taken them. The receiver reads a payload straight into the array a
+ *   posted receive names, or adds it there as it arrives (see `Inbound`).
+ *   The same streams carry heartbeats, goodbyes and aborts (see ProcessGroup).
+ *   Why not ZeroMQ for the data too (it was, at first): ZeroMQ receives each
+ *   message into its own buffer, so every payload was copied once more, and
+ *   its I/O thread competed with the ranks for the cores; measured with
+ *   `npm run bench -- dist`, the streams below are faster (README, "dist").
  *
  * Introduced in notebooks/04-distributed.
  */
+import * as net from 'net';
 import * as os from 'os';
 import * as zmq from 'zeromq';
+import { SimdAdder, addF32 } from './simd';
 
 /** Default timeout of a process group, as `torch.distributed`'s gloo default (30 s here; torch uses 30 min). */
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -65,23 +72,6 @@ export interface RawMessage {
 }
 type Msg = RawMessage;
 
-interface Waiter {
-  resolve: (m: Msg) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-/** Sends on one socket in order (zeromq.js allows one pending send per socket). */
-class Sender {
-  private chain: Promise<void> = Promise.resolve();
-  constructor(private readonly sock: zmq.Dealer) {}
-  send(frames: (Buffer | string)[]): Promise<void> {
-    const p = this.chain.then(() => this.sock.send(frames));
-    this.chain = p.catch(() => undefined);
-    return p;
-  }
-}
-
 function envInt(name: string): number | undefined {
   const v = process.env[name];
   if (v === undefined || v === '') return undefined;
@@ -98,9 +88,193 @@ export function bufferToF32(b: Buffer): Float32Array {
   return out;
 }
 
+/**
+ * A frame's header on the wire, as JSON after its length (u32, little-endian):
+ * a message (`len` payload bytes follow), a heartbeat (`w`: the rank this one
+ * waits for, −1 for none), a goodbye, or an abort naming the failed rank.
+ */
+type Frame =
+  | { k: 'm'; tag: string; len: number; total?: number }
+  | { k: 'hb'; w: number }
+  | { k: 'bye' }
+  | { k: 'abort'; why: string; rank: number };
+
+/** Where a payload's bytes go as they arrive: copied into `bytes`, or added (float32) into `floats`; exactly the payload's size. */
+interface Sink {
+  bytes?: Uint8Array;
+  floats?: Float32Array;
+  done(): void;
+}
+
+/** Bytes of the first buffer a stream's headers are read into (grown for a larger header). */
+const SCRATCH_BYTES = 1 << 16;
+
+/**
+ * The receiving end of the stream from one peer (a Node socket with
+ * `onread`, so every read goes where {@link next} says). Headers and small
+ * payloads are read into a scratch buffer and parsed; once a header names
+ * its destination, the payload is read straight into it: a copy lands in
+ * place (no copy in JavaScript at all), and an addition is read into a
+ * {@link SimdAdder}'s stage and added from there, read by read, so the
+ * additions overlap the transfer.
+ * @internal exported for tests.
+ */
+export class Inbound {
+  private scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  /** Bytes in `scratch` not yet parsed. */
+  private have = 0;
+  private sink: Sink | null = null;
+  /** Payload bytes of the current frame, and how many of them were read. */
+  private len = 0;
+  private got = 0;
+  /** Bytes of an incomplete float kept at the start of the stage (add sinks). */
+  private carry = 0;
+  private readInto: 'scratch' | 'bytes' | 'stage' = 'scratch';
+  private readonly adder = new SimdAdder();
+
+  constructor(
+    private readonly onFrame: (f: Frame) => Sink | null,
+    /** Bytes arrived (`data`: message bytes, not only headers of heartbeats and the like). */
+    private readonly onBytes: (data: boolean) => void,
+    private readonly onError: (e: Error) => void,
+  ) {}
+
+  /** The buffer the next socket read fills (Node's `onread.buffer`; called after every read). */
+  next(): Uint8Array {
+    const s = this.sink;
+    if (s?.bytes) {
+      this.readInto = 'bytes';
+      return s.bytes.subarray(this.got);
+    }
+    if (s?.floats) {
+      this.readInto = 'stage';
+      return this.adder.stage.subarray(this.carry, Math.min(this.adder.stageBytes, this.carry + this.len - this.got));
+    }
+    this.readInto = 'scratch';
+    if (this.have === this.scratch.length) {
+      const bigger = Buffer.allocUnsafe(2 * this.scratch.length);
+      this.scratch.copy(bigger, 0, 0, this.have);
+      this.scratch = bigger;
+    }
+    return this.scratch.subarray(this.have);
+  }
+
+  /** A read of `n` bytes landed in what {@link next} returned (Node's `onread.callback`). */
+  onRead(n: number): void {
+    this.onBytes(this.readInto !== 'scratch');
+    try {
+      if (this.readInto === 'bytes') {
+        this.got += n;
+        if (this.got === this.len) this.finish();
+      } else if (this.readInto === 'stage') {
+        this.staged(n);
+      } else {
+        this.have += n;
+        this.parse();
+      }
+    } catch (e) {
+      this.onError(e as Error);
+    }
+  }
+
+  /** `n` new bytes follow the carried ones in the stage: add every whole float, keep the rest. */
+  private staged(n: number): void {
+    const total = this.carry + n, whole = total - (total % 4);
+    const at = (this.got - this.carry) / 4;
+    this.adder.addStaged(this.sink!.floats!.subarray(at, at + whole / 4));
+    this.carry = total - whole;
+    if (this.carry) this.adder.stage.copyWithin(0, whole, total);
+    this.got += n;
+    if (this.got === this.len) this.finish();
+  }
+
+  private finish(): void {
+    const s = this.sink!;
+    this.sink = null;
+    s.done();
+  }
+
+  /** Parse frames from the scratch buffer; payload bytes that came with them go to their sink. */
+  private parse(): void {
+    let p = 0;
+    for (;;) {
+      if (this.sink) {
+        const s = this.sink;
+        let k = Math.min(this.have - p, this.len - this.got);
+        if (k === 0) break;
+        if (s.bytes) {
+          s.bytes.set(this.scratch.subarray(p, p + k), this.got);
+          this.got += k;
+          p += k;
+          if (this.got === this.len) this.finish();
+        } else {
+          k = Math.min(k, this.adder.stageBytes - this.carry);
+          this.scratch.copy(this.adder.stage, this.carry, p, p + k);
+          p += k;
+          this.staged(k);
+        }
+        continue;
+      }
+      if (this.have - p < 4) break;
+      const hl = this.scratch.readUInt32LE(p);
+      if (this.have - p < 4 + hl) break;
+      const f = JSON.parse(this.scratch.toString('utf8', p + 4, p + 4 + hl)) as Frame;
+      p += 4 + hl;
+      const sink = this.onFrame(f);
+      if (f.k !== 'm') continue;
+      if (!Number.isInteger(f.len) || f.len < 0) throw new Error(`a message header with length ${f.len}`);
+      if (f.len === 0) sink!.done();
+      else ((this.sink = sink), (this.len = f.len), (this.got = 0), (this.carry = 0));
+    }
+    if (p > 0) {
+      this.scratch.copyWithin(0, p, this.have);
+      this.have -= p;
+    }
+  }
+}
+
+interface Waiter {
+  resolve: (m: Msg) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+  /** For {@link ProcessGroup.recvInto}: where the payload goes when its header matches. */
+  into?: Into;
+}
+
+/** A receive's destination: `target` gets the payload copied or added, if the header says `target.byteLength` bytes and `total`. */
+interface Into {
+  target: Float32Array;
+  add: boolean;
+  total: number;
+}
+
+/** A message that arrived before anyone asked for it (its payload may still be arriving). */
+interface Early {
+  msg: Msg;
+  complete: boolean;
+  then: Array<() => void>;
+}
+
 /** The bytes of a typed array as a Buffer view (no copy). */
 function bytesOf(a: ArrayBufferView): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** A buffer for `n` received bytes, 4-byte aligned where Node allows (`bufferToF32` copies otherwise); every byte is overwritten before anyone reads it. */
+function alignedBytes(n: number): Buffer {
+  return Buffer.allocUnsafe(n);
+}
+
+/** Whether `m` is what `into` expects (so its payload can go straight to the target). */
+function fits(h: Msg['header'], into: Into): boolean {
+  return h.len === into.target.byteLength && h.total === into.total;
+}
+
+/** Copy or add `payload` into `into.target`. */
+function deliver(payload: Buffer, into: Into): void {
+  const y = bufferToF32(payload);
+  if (into.add) addF32(into.target, y);
+  else into.target.set(y);
 }
 
 /**
@@ -109,21 +283,25 @@ function bytesOf(a: ArrayBufferView): Buffer {
  * the group as their first argument.
  *
  * Fault detection: every rank sends a small heartbeat to every peer every
- * timeoutMs/10 on the data sockets; a peer silent for timeoutMs/2 (crashed,
- * hung, or its event loop blocked that long) makes this rank fail everything
- * pending and later with a {@link DistError} naming it. All-to-all heartbeats
- * (n(n−1) tiny messages per period) need no relay, so a dead master is found
- * like any other rank, and no rank depends on another to pass the news on.
+ * timeoutMs/10; a peer silent for timeoutMs/2 (hung, or its event loop
+ * blocked that long) makes this rank fail everything pending and later with a
+ * {@link DistError} naming it, and so does a peer whose connection closes
+ * without a goodbye (it crashed or exited). All-to-all heartbeats (n(n−1)
+ * tiny messages per period) need no relay, so a dead master is found like any
+ * other rank, and no rank depends on another to pass the news on.
  */
 export class ProcessGroup {
-  /** Per (src, tag) queue of arrived messages and of waiting receivers. */
-  private readonly inbox = new Map<string, Msg[]>();
+  /** Per (src, tag) queue of messages that arrived early, and of waiting receivers. */
+  private readonly inbox = new Map<string, Early[]>();
   private readonly waiters = new Map<string, Waiter[]>();
-  private readonly senders: Sender[] = [];
+  /** Rejecters of sends in flight and of receives waiting for an early message's last bytes. */
+  private readonly pending = new Set<(e: Error) => void>();
   private aborted: DistError | null = null;
   private closed = false;
   private hbTimer: NodeJS.Timeout | null = null;
   private readonly lastSeen: number[] = [];
+  /** When each peer last sent message bytes (heartbeats excluded): a receive's deadline counts from then. */
+  private readonly lastData: number[] = [];
   private readonly byes = new Set<number>();
   /** Whom each peer said (in its last heartbeat) it is waiting for; -1: nobody. */
   private readonly peerWaits: number[] = [];
@@ -147,12 +325,29 @@ export class ProcessGroup {
     readonly localRank: number,
     /** The fault deadline in ms (see {@link InitOptions.timeoutMs}). */
     readonly timeoutMs: number,
-    private readonly data: zmq.Router,
-    private readonly peers: zmq.Dealer[],
-    private readonly others: zmq.Socket[],
-  ) {
-    for (const p of peers) this.senders.push(new Sender(p));
-    void this.readData();
+    /** How the data travels: `unix` (a Unix domain socket, ranks on one host) or `tcp`. */
+    readonly transport: Transport,
+    private readonly links: Links,
+    private readonly others: { close(): void }[],
+  ) {}
+
+  /** @internal the frame handler of the stream from `src` (see {@link Inbound}). */
+  inbound(src: number): Inbound {
+    return new Inbound(
+      (f) => this.onFrame(src, f),
+      (data) => {
+        const now = Date.now();
+        this.lastSeen[src] = now;
+        if (data) this.lastData[src] = now;
+      },
+      (e) => this.fail(new DistError(`rank ${this.rank}: a malformed frame from rank ${src} (${e.message}); do all ranks run the same gradlab version?`, src)),
+    );
+  }
+
+  /** @internal the stream from `src` ended: a failure unless `src` said goodbye. */
+  peerClosed(src: number): void {
+    if (this.closed || this.byes.has(src)) return;
+    this.fail(new DistError(`rank ${this.rank}: rank ${src} closed its connection without leaving the group: rank ${src} crashed or exited before destroy() (see its output)`, src));
   }
 
   /** @internal start heartbeats and the watchdog. */
@@ -166,7 +361,7 @@ export class ProcessGroup {
       const t = Date.now();
       for (let r = 0; r < this.worldSize; r++) {
         if (r === this.rank || this.byes.has(r)) continue;
-        void this.senders[r].send(['hb', String(this.waitingFor())]).catch(() => undefined);
+        void this.write(r, { k: 'hb', w: this.waitingFor() }).catch(() => undefined);
         if (t - this.lastSeen[r] > silence) {
           this.fail(new DistError(`rank ${this.rank}: rank ${r} sent no heartbeat for ${t - this.lastSeen[r]} ms (limit timeoutMs/2 = ${silence} ms): rank ${r} crashed, hangs, or blocks its event loop (see its output)`, r));
         }
@@ -175,40 +370,44 @@ export class ProcessGroup {
     this.hbTimer.unref();
   }
 
-  private async readData(): Promise<void> {
-    try {
-      for await (const [id, h, payload, extra] of this.data) {
-        const src = Number(id.toString());
-        this.lastSeen[src] = Date.now();
-        const kind = h.toString();
-        if (kind === 'hb') {
-          this.peerWaits[src] = Number(payload?.toString() ?? -1);
-          continue;
-        }
-        if (kind === 'bye') {
-          this.byes.add(src);
-          continue;
-        }
-        if (kind === 'abort') {
-          this.fail(new DistError(`rank ${this.rank}: ${payload.toString()}`, Number(extra?.toString() ?? src)));
-          continue;
-        }
-        const header = JSON.parse(kind) as Msg['header'];
-        const key = `${src}|${header.tag}`;
-        const w = this.waiters.get(key);
-        const msg = { header, payload: payload ?? Buffer.alloc(0) };
-        if (w && w.length) {
-          const first = w.shift()!;
-          clearTimeout(first.timer);
-          first.resolve(msg);
-        } else {
-          if (!this.inbox.has(key)) this.inbox.set(key, []);
-          this.inbox.get(key)!.push(msg);
-        }
-      }
-    } catch {
-      /* closed */
+  /** A frame header arrived from `src`: where its payload goes. */
+  private onFrame(src: number, f: Frame): Sink | null {
+    if (f.k === 'hb') {
+      this.peerWaits[src] = f.w;
+      return null;
     }
+    if (f.k === 'bye') {
+      this.byes.add(src);
+      return null;
+    }
+    if (f.k === 'abort') {
+      this.fail(new DistError(`rank ${this.rank}: ${f.why}`, f.rank));
+      return null;
+    }
+    this.lastData[src] = Date.now();
+    const header = { tag: f.tag, len: f.len, total: f.total };
+    const key = `${src}|${f.tag}`;
+    const w = this.waiters.get(key)?.shift();
+    if (w) {
+      clearTimeout(w.timer);
+      if (w.into && fits(header, w.into)) {
+        const { target, add } = w.into;
+        const done = () => w.resolve({ header, payload: bytesOf(target) });
+        return add ? { floats: target, done } : { bytes: bytesOf(target), done };
+      }
+      const payload = alignedBytes(f.len);
+      return { bytes: payload, done: () => w.resolve({ header, payload }) };
+    }
+    const early: Early = { msg: { header, payload: alignedBytes(f.len) }, complete: false, then: [] };
+    if (!this.inbox.has(key)) this.inbox.set(key, []);
+    this.inbox.get(key)!.push(early);
+    return {
+      bytes: early.msg.payload,
+      done: () => {
+        early.complete = true;
+        for (const t of early.then) t();
+      },
+    };
   }
 
   /** The rank this one waits for (the oldest pending receive), or -1. */
@@ -231,12 +430,23 @@ export class ProcessGroup {
     return { rank: r, chain };
   }
 
-  /** Reject everything pending and every later operation with `e`. */
+  /**
+   * Reject everything pending and every later operation with `e`, and pass
+   * `e` on to every peer first: a rank that fails and exits must not look, to
+   * the others, like the rank at fault (its connection closes right after).
+   */
   private fail(e: DistError): void {
     if (this.aborted) return;
     this.aborted = e;
+    if (!this.closed) {
+      for (let r = 0; r < this.worldSize; r++) {
+        if (r !== this.rank && !this.byes.has(r)) void this.write(r, { k: 'abort', why: e.message, rank: e.rank ?? this.rank }).catch(() => undefined);
+      }
+    }
     for (const ws of this.waiters.values()) for (const w of ws) (clearTimeout(w.timer), w.reject(e));
     this.waiters.clear();
+    for (const reject of this.pending) reject(e);
+    this.pending.clear();
   }
 
   /**
@@ -246,7 +456,7 @@ export class ProcessGroup {
    */
   abort(why: string): void {
     for (let r = 0; r < this.worldSize; r++) {
-      if (r !== this.rank) void this.senders[r].send(['abort', `rank ${this.rank} failed: ${why}`, String(this.rank)]).catch(() => undefined);
+      if (r !== this.rank) void this.write(r, { k: 'abort', why: `rank ${this.rank} failed: ${why}`, rank: this.rank }).catch(() => undefined);
     }
   }
 
@@ -259,31 +469,46 @@ export class ProcessGroup {
   }
 
   /**
-   * Send a typed array (or a tfjs tensor, through its `dataSync()`) to rank
-   * `dst`. Resolves when ZeroMQ has queued it. The bytes are copied first:
-   * ZeroMQ sends a Buffer without copying it and may still be reading it after
-   * this resolves, so without the copy a caller that changes the array right
-   * after a collective returns (an in-place mean, a reused buffer) would send
-   * the changed values to a peer. Like `torch.distributed.send`, the array is
-   * free to change once this resolves. `total` is for collectives' size checks.
+   * Write one frame (and its payload) to `dst`'s stream; resolves once the
+   * operating system has taken every byte (copied them into the socket), so
+   * the payload's memory is free to change then.
    */
-  async send(data: ArrayBufferView | { dataSync(): ArrayBufferView }, dst: number, tag: string | number = 0, total?: number): Promise<void> {
-    const arr = 'dataSync' in data ? data.dataSync() : data;
-    return this.sendView(Buffer.from(bytesOf(arr)), dst, tag, total);
+  private write(dst: number, f: Frame, payload?: ArrayBufferView): Promise<void> {
+    const sock = this.links.out[dst]!;
+    const json = Buffer.from(JSON.stringify(f));
+    const head = Buffer.allocUnsafe(4 + json.length);
+    head.writeUInt32LE(json.length, 0);
+    json.copy(head, 4);
+    return new Promise<void>((resolve, reject) => {
+      const settle = (e?: Error | null) => {
+        this.pending.delete(reject);
+        if (e) reject(e instanceof DistError ? e : new DistError(`rank ${this.rank}: sending to rank ${dst} failed (${e.message}): rank ${dst} has gone`, dst));
+        else resolve();
+      };
+      this.pending.add(reject);
+      if (sock.destroyed || !sock.writable) return settle(new Error('connection closed'));
+      sock.cork();
+      if (payload && payload.byteLength) {
+        sock.write(head);
+        sock.write(bytesOf(payload), settle);
+      } else sock.write(head, settle);
+      sock.uncork();
+    });
   }
 
   /**
-   * @internal {@link send} without the copy: ZeroMQ reads `arr` while it sends
-   * it, possibly after this resolves, so the caller must not change `arr` until
-   * the receiver has it. The collectives use it where their own steps guarantee
-   * that (and end with {@link fence}).
+   * Send a typed array (or a tfjs tensor, through its `dataSync()`) to rank
+   * `dst`, without copying it. Resolves when the operating system has taken
+   * all of its bytes (they are in the socket), so, like
+   * `torch.distributed.send`, the array is free to change once this resolves,
+   * and not before. `total` is for collectives' size checks.
    */
-  async sendView(arr: ArrayBufferView, dst: number, tag: string | number = 0, total?: number): Promise<void> {
+  async send(data: ArrayBufferView | { dataSync(): ArrayBufferView }, dst: number, tag: string | number = 0, total?: number): Promise<void> {
+    const arr = 'dataSync' in data ? data.dataSync() : data;
     this.check(dst, 'send');
-    const header = JSON.stringify({ tag: String(tag), len: arr.byteLength, total });
     this.traffic.bytesSent += arr.byteLength;
     this.traffic.messagesSent++;
-    await this.senders[dst].send([header, bytesOf(arr)]);
+    await this.write(dst, { k: 'm', tag: String(tag), len: arr.byteLength, total }, arr);
   }
 
   /**
@@ -294,30 +519,60 @@ export class ProcessGroup {
    */
   recvRaw(src: number, tag: string | number = 0): Promise<Msg> {
     this.check(src, 'recv');
-    return this.take(src, tag).then((m) => {
-      this.traffic.bytesReceived += m.payload.byteLength;
-      this.traffic.messagesReceived++;
-      return m;
-    });
+    return this.take(src, String(tag));
   }
 
-  /** The next message from `src` with `tag`: queued already, or awaited with the deadline described at {@link recvRaw}. */
-  private take(src: number, tag: string | number): Promise<Msg> {
-    const key = `${src}|${String(tag)}`;
+  /**
+   * Receive the next message with `tag` from `src` into `target`: its floats
+   * are copied over `target`, or added to it (`add`), as they arrive, when the
+   * header says `target.length` floats and `total` (the collectives' size
+   * check); otherwise `target` is left alone. Returns the header, which the
+   * caller checks. Several receives may be posted at once: messages with the
+   * same source and tag fill them in order.
+   */
+  async recvInto(src: number, tag: string, target: Float32Array, add: boolean, total: number): Promise<Msg['header']> {
+    this.check(src, 'recv');
+    return (await this.take(src, tag, { target, add, total })).header;
+  }
+
+  /** The next message from `src` with `tag`: arrived already, or awaited with the deadline described at {@link recvRaw}. */
+  private take(src: number, tag: string, into?: Into): Promise<Msg> {
+    const key = `${src}|${tag}`;
+    const counted = (m: Msg) => {
+      this.traffic.bytesReceived += m.header.len;
+      this.traffic.messagesReceived++;
+      return m;
+    };
     const q = this.inbox.get(key);
     if (q && q.length) {
-      const m = q.shift()!;
+      const early = q.shift()!;
       if (!q.length) this.inbox.delete(key);
-      return Promise.resolve(m);
+      const use = () => {
+        if (into && fits(early.msg.header, into)) deliver(early.msg.payload, into);
+        return counted(early.msg);
+      };
+      if (early.complete) return Promise.resolve(use());
+      return new Promise<Msg>((resolve, reject) => {
+        this.pending.add(reject);
+        early.then.push(() => {
+          this.pending.delete(reject);
+          resolve(use());
+        });
+      });
     }
     return new Promise<Msg>((resolve, reject) => {
-      // Deadline 0.8·timeoutMs, then tell the others and wait 0.1·timeoutMs more:
-      // if the rank we wait for is itself stuck waiting on a third one, its own
-      // abort (naming that one) arrives first and is the error reported here.
-      const wait = Math.round(0.8 * this.timeoutMs);
-      const timer = setTimeout(() => {
+      // Deadline: 0.8·timeoutMs without message bytes from `src` while waiting
+      // (receives posted ahead of time wait while `src` sends earlier ones),
+      // then tell the others and wait 0.1·timeoutMs more: if the rank we wait
+      // for is itself stuck waiting on a third one, its own abort (naming that
+      // one) arrives first and is the error reported here.
+      const wait = Math.round(0.8 * this.timeoutMs), posted = Date.now();
+      const w: Waiter = { resolve: (m) => resolve(counted(m)), reject, timer: undefined as unknown as NodeJS.Timeout, into };
+      const expire = () => {
+        const left = Math.max(posted, this.lastData[src] ?? 0) + wait - Date.now();
+        if (left > 0) return void (w.timer = setTimeout(expire, left)).unref();
         const ws = this.waiters.get(key) ?? [];
-        const i = ws.findIndex((w) => w.timer === timer);
+        const i = ws.indexOf(w);
         if (i >= 0) ws.splice(i, 1);
         const { rank: culprit, chain } = this.blame(src);
         const via = chain.length > 1 ? `; rank ${chain.slice(0, -1).join(' waits for rank ')} waits for rank ${culprit}` : '';
@@ -327,9 +582,11 @@ export class ProcessGroup {
           this.fail(e);
           reject(this.aborted ?? e);
         }, Math.round(0.1 * this.timeoutMs)).unref();
-      }, wait);
+      };
+      w.timer = setTimeout(expire, wait);
+      w.timer.unref();
       if (!this.waiters.has(key)) this.waiters.set(key, []);
-      this.waiters.get(key)!.push({ resolve, reject, timer });
+      this.waiters.get(key)!.push(w);
     });
   }
 
@@ -341,8 +598,8 @@ export class ProcessGroup {
   /**
    * Leave the group, like `destroy_process_group`: a barrier (so that every
    * message a peer still waits for has arrived before the sockets close),
-   * then a goodbye to each peer (so its watchdog stops expecting heartbeats),
-   * then close. After a failure it just closes.
+   * then a goodbye to each peer (so it expects neither heartbeats nor its
+   * connection), then close. After a failure it just closes.
    */
   async destroy(): Promise<void> {
     if (this.closed) return;
@@ -351,7 +608,7 @@ export class ProcessGroup {
       const tag = `destroy:${this.seq++}`, n = this.worldSize;
       try {
         for (let s = 0; s < n - 1; s++) await Promise.all([this.send(new Float32Array(0), (this.rank + 1) % n, tag), this.recvRaw((this.rank + n - 1) % n, tag)]);
-        await Promise.all(this.senders.map((s, r) => (r === this.rank ? undefined : s.send(['bye']))));
+        await Promise.all(Array.from({ length: n }, (_, r) => (r === this.rank ? undefined : this.write(r, { k: 'bye' }))));
       } catch {
         /* a peer failed: close anyway */
       }
@@ -360,7 +617,8 @@ export class ProcessGroup {
     this.closed = true;
     if (this.hbTimer) clearInterval(this.hbTimer);
     for (const ws of this.waiters.values()) for (const w of ws) clearTimeout(w.timer);
-    for (const s of [...this.peers, this.data, ...this.others]) s.close();
+    this.links.close();
+    for (const s of this.others) s.close();
   }
 }
 
@@ -391,6 +649,8 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
   if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
     throw new DistError(`rank ${rank}: RANK must be in [0, WORLD_SIZE=${worldSize}); give each process a distinct rank below the world size (or use gradlab-run)`, rank);
   }
+  const loopback = masterAddr === '127.0.0.1' || masterAddr === 'localhost';
+  const transport = chooseTransport(loopback, rank);
   let master: zmq.Router | null = null;
   if (rank === 0) {
     master = new zmq.Router({ linger: 0 });
@@ -401,14 +661,18 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
       throw new DistError(`rank 0: cannot start the rendezvous on ${masterAddr}:${masterPort} (${(e as Error).message}); the port is in use or the address is not this host's: choose another MASTER_PORT (gradlab-run picks a free one when MASTER_PORT is unset)`, 0);
     }
   }
-  const loopback = masterAddr === '127.0.0.1' || masterAddr === 'localhost';
-  const data = new zmq.Router({ linger: 0 });
-  await data.bind(loopback ? 'tcp://127.0.0.1:*' : 'tcp://0.0.0.0:*');
-  const port = Number(/:(\d+)$/.exec(data.lastEndpoint!)![1]);
-  const endpoint = `tcp://${loopback ? '127.0.0.1' : os.hostname()}:${port}`;
+  const links = new Links(worldSize);
+  let endpoint: string;
+  try {
+    endpoint = await links.listen(transport, loopback, rank);
+  } catch (e) {
+    links.close();
+    master?.close();
+    throw new DistError(`rank ${rank}: cannot open its data socket (${(e as Error).message}); set GRADLAB_DIST_TRANSPORT=tcp or check the host's network settings`, rank);
+  }
   const ctrl = new zmq.Dealer({ linger: 0, routingId: `r${rank}` });
   ctrl.connect(`tcp://${masterAddr}:${masterPort}`);
-  const closeAll = () => (data.close(), ctrl.close(), master?.close());
+  const closeAll = () => (links.close(), ctrl.close(), master?.close());
   const deadline = (what: string) =>
     new Promise<never>((_, rej) => setTimeout(() => rej(new DistError(what, rank)), timeoutMs).unref());
 
@@ -453,13 +717,117 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
     }
     throw e;
   }
-  const peers: zmq.Dealer[] = [];
-  for (let r = 0; r < worldSize; r++) {
-    const d = new zmq.Dealer({ linger: 0, routingId: String(rank), sendHighWaterMark: 0, receiveHighWaterMark: 0 });
-    if (r !== rank) d.connect(eps[r]);
-    peers.push(d);
+  const g = new ProcessGroup(rank, worldSize, localRank, timeoutMs, transport, links, master ? [ctrl, master] : [ctrl]);
+  try {
+    await Promise.race([links.connect(g, eps, rank), deadline(`rank ${rank}: could not connect to every peer's data socket within ${timeoutMs} ms; is a firewall between the hosts, or did a rank stop?`)]);
+  } catch (e) {
+    closeAll();
+    throw e instanceof DistError ? e : new DistError(`rank ${rank}: connecting to the peers failed (${(e as Error).message}); did a rank stop during start-up?`, rank);
   }
-  const g = new ProcessGroup(rank, worldSize, localRank, timeoutMs, data, peers, master ? [ctrl, master] : [ctrl]);
   g.start();
   return g;
+}
+
+/** How the ranks' data travels: a Unix domain socket (ranks on one Linux host) or TCP. */
+export type Transport = 'unix' | 'tcp';
+
+/** `unix` on one Linux host, `tcp` otherwise; `GRADLAB_DIST_TRANSPORT=tcp|unix` chooses. */
+function chooseTransport(loopback: boolean, rank: number): Transport {
+  const v = process.env.GRADLAB_DIST_TRANSPORT;
+  if (v === 'tcp' || v === 'unix') {
+    if (v === 'unix' && !(loopback && process.platform === 'linux')) {
+      throw new DistError(`rank ${rank}: GRADLAB_DIST_TRANSPORT=unix needs every rank on this Linux host (MASTER_ADDR=127.0.0.1); unset it or use tcp`, rank);
+    }
+    return v;
+  }
+  if (v !== undefined && v !== '') throw new DistError(`rank ${rank}: GRADLAB_DIST_TRANSPORT=${JSON.stringify(v)}; use tcp or unix (or unset it)`, rank);
+  return loopback && process.platform === 'linux' ? 'unix' : 'tcp';
+}
+
+/**
+ * One rank's data sockets: a server that peers connect to, `out[r]` (accepted
+ * from rank r, written to) and `inn[r]` (connected to rank r's server, read
+ * with `onread`). A connection carries data one way, so a rank reads each
+ * peer's stream into exactly where its messages belong (see {@link Inbound}).
+ * Unix sockets use Linux's abstract namespace: no file to clean up.
+ */
+class Links {
+  readonly server = net.createServer();
+  readonly out: (net.Socket | undefined)[];
+  readonly inn: (net.Socket | undefined)[];
+  private accepted = 0;
+  private allAccepted!: () => void;
+  private readonly acceptedAll = new Promise<void>((ok) => (this.allAccepted = ok));
+
+  constructor(private readonly worldSize: number) {
+    this.out = new Array(worldSize).fill(undefined);
+    this.inn = new Array(worldSize).fill(undefined);
+  }
+
+  /** Start the server; returns the endpoint peers connect to (`unix:<name>` or `tcp://host:port`). */
+  async listen(transport: Transport, loopback: boolean, rank: number): Promise<string> {
+    if (this.worldSize === 1) this.allAccepted();
+    this.server.on('connection', (sock) => {
+      sock.on('error', () => undefined);
+      if (transport === 'tcp') sock.setNoDelay(true);
+      let hello = Buffer.alloc(0);
+      const onHello = (d: Buffer) => {
+        hello = Buffer.concat([hello, d]);
+        if (hello.length < 4) return;
+        sock.off('data', onHello);
+        const r = hello.readUInt32LE(0);
+        if (r >= this.worldSize || r === rank || this.out[r]) return void sock.destroy();
+        this.out[r] = sock;
+        if (++this.accepted === this.worldSize - 1) this.allAccepted();
+      };
+      sock.on('data', onHello);
+    });
+    const listening = (opts: net.ListenOptions) =>
+      new Promise<void>((ok, fail) => {
+        this.server.once('error', fail);
+        this.server.listen(opts, () => (this.server.off('error', fail), ok()));
+      });
+    if (transport === 'unix') {
+      const name = `gradlab-${process.pid}-${rank}-${Math.random().toString(36).slice(2, 10)}`;
+      await listening({ path: `\0${name}` });
+      return `unix:${name}`;
+    }
+    await listening({ host: loopback ? '127.0.0.1' : '0.0.0.0', port: 0 });
+    return `tcp://${loopback ? '127.0.0.1' : os.hostname()}:${(this.server.address() as net.AddressInfo).port}`;
+  }
+
+  /** Connect to every peer's server and wait until every peer has connected to ours. */
+  async connect(g: ProcessGroup, eps: string[], rank: number): Promise<void> {
+    const hello = Buffer.alloc(4);
+    hello.writeUInt32LE(rank, 0);
+    const connected: Promise<void>[] = [];
+    for (let r = 0; r < this.worldSize; r++) {
+      if (r === rank) continue;
+      const parser = g.inbound(r);
+      const ep = eps[r];
+      const where: net.NetConnectOpts = ep.startsWith('unix:') ? { path: `\0${ep.slice(5)}` } : { host: /^tcp:\/\/(.*):\d+$/.exec(ep)![1], port: Number(/:(\d+)$/.exec(ep)![1]) };
+      const onread = { buffer: () => parser.next(), callback: (n: number) => (parser.onRead(n), true) };
+      const sock = net.connect({ ...where, onread });
+      this.inn[r] = sock;
+      connected.push(
+        new Promise<void>((ok, fail) => {
+          sock.once('connect', () => {
+            if (!ep.startsWith('unix:')) sock.setNoDelay(true);
+            sock.write(hello);
+            ok();
+          });
+          sock.once('error', fail);
+        }),
+      );
+      sock.on('error', () => undefined);
+      sock.on('close', () => g.peerClosed(r));
+    }
+    await Promise.all([...connected, this.acceptedAll]);
+  }
+
+  close(): void {
+    for (const s of this.out) s?.end();
+    for (const s of this.inn) s?.destroy();
+    this.server.close();
+  }
 }

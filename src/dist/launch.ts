@@ -230,7 +230,8 @@ export async function spawnRanks(o: SpawnRanksOptions): Promise<RankResult[]> {
       },
     });
     if (res.failedRank >= 0) {
-      const tails = res.ranks.map((x) => `[rank ${x.rank}] ${lines[x.rank].slice(-3).join(' | ')}`).join('\n');
+      // the last lines of each rank, without stack frames (they point into the generated rank.js)
+      const tails = res.ranks.map((x) => `[rank ${x.rank}] ${lines[x.rank].filter((l) => !/^\s+at /.test(l)).slice(-3).join(' | ')}`).join('\n');
       throw new Error(`spawnRanks: ${res.message}\n${tails}`);
     }
     return res.ranks.map((x) => {
