@@ -22,6 +22,80 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
       await useBackend(backend);
     });
 
+    describe('post-accumulate-grad hooks and backwardAsync', () => {
+      /** A 2-layer MLP's loss with named leaves, the same numbers every call. */
+      const mlp = () => {
+        const x = ag.tensor([[1, -2, 0.5], [0.3, 0.1, -1]]);
+        const w1 = p([[0.2, -0.1], [0.4, 0.3], [-0.5, 0.6]], 'w1'), b1 = p([0.1, -0.2], 'b1');
+        const w2 = p([[0.7], [-0.3]], 'w2'), b2 = p([0.05], 'b2');
+        const loss = () => {
+          const y = ag.add(ag.matmul(ag.tanh(ag.add(ag.matmul(x, w1), b1)), w2), b2);
+          return ag.mean(ag.mul(y, y));
+        };
+        return { x, leaves: [w1, b1, w2, b2], loss };
+      };
+
+      it('each leaf hook runs once per backward, after its gradient is final, last layer first; remove() stops it', async () => {
+        const m = mlp();
+        const log: string[] = [];
+        const seen = new Map<string, tf.Tensor>(); // copies of .grad as each hook saw it (read later: webgpu reads back only async)
+        const handles = m.leaves.map((t) => t.registerPostAccumulateGradHook((q) => {
+          log.push(q.label);
+          seen.set(q.label, tf.keep(tf.clone(q.grad!)));
+        }));
+        const loss = m.loss();
+        loss.backward();
+        loss.dispose();
+        // the hook saw exactly the final gradient of this backward
+        for (const t of m.leaves) assert.deepEqual(await values(seen.get(t.label)!), await values(t.grad));
+        tf.dispose([...seen.values()]);
+        assert.equal(log.length, 4);
+        assert.ok(log.indexOf('w2') < log.indexOf('w1') && log.indexOf('b2') < log.indexOf('b1'), `order ${log}`);
+        handles[0]!.remove();
+        const again = m.loss();
+        again.backward();
+        again.dispose();
+        assert.deepEqual(log.slice(4).sort(), ['b1', 'b2', 'w2']);
+        assert.throws(() => ag.tanh(m.leaves[0]!).registerPostAccumulateGradHook(() => undefined), /is not a leaf; only leaves accumulate/);
+        assert.throws(() => ag.tensor([1]).registerPostAccumulateGradHook(() => undefined), /does not require grad/);
+        m.x.dispose();
+        for (const t of m.leaves) t.dispose();
+      });
+
+      it('backwardAsync gives the same gradients as backward, lets the event loop run between nodes, and leaks nothing', async () => {
+        const a = mlp(), b = mlp();
+        const n1 = tf.memory().numTensors;
+        const l1 = a.loss();
+        l1.backward();
+        l1.dispose();
+        const grown = tf.memory().numTensors - n1;
+        const before = tf.memory().numTensors;
+        let ticks = 0;
+        const timer = setInterval(() => ticks++, 0);
+        const l2 = b.loss();
+        await l2.backwardAsync(undefined, { yieldMs: 0 });
+        l2.dispose();
+        clearInterval(timer);
+        for (let i = 0; i < 4; i++) assert.deepEqual(await values(b.leaves[i]!.grad), await values(a.leaves[i]!.grad));
+        assert.ok(ticks > 0, 'a timer should have run during backwardAsync with yieldMs 0');
+        assert.equal(tf.memory().numTensors - before, grown, 'backwardAsync adds the tensors backward adds (the four gradients), no more');
+        assert.equal(grown, 4);
+        // errors are the same as backward's, and a failing hook fails it without leaks
+        const l3 = b.loss();
+        await assert.rejects(l3.backwardAsync(undefined, { yieldMs: -1 }), /yieldMs must be a finite number ≥ 0/);
+        l3.dispose();
+        b.leaves[2]!.registerPostAccumulateGradHook(() => {
+          throw new Error('hook failed');
+        });
+        const n0 = tf.memory().numTensors;
+        const l4 = b.loss();
+        await assert.rejects(l4.backwardAsync(), /hook failed/);
+        l4.dispose();
+        assert.equal(tf.memory().numTensors, n0, 'a failed backwardAsync frees its graph');
+        for (const m of [a, b]) (m.x.dispose(), m.leaves.forEach((t) => t.dispose()));
+      });
+    });
+
     describe('gradient accumulation', () => {
       it('sums gradients over two backward calls into 2x the single-call gradient', async () => {
         const x = ag.tensor([[1, 2], [3, 4]]);

@@ -21,8 +21,8 @@ import { needTorch, runTorch, type TorchRun } from './helpers/torch';
 
 const { tf, nn, optim, ag } = gl;
 
-interface Cfg { B: number; steps: number; every: number; sizes: number[]; opt: 'sgd' | 'adamw'; lr: number; seed: number; cap: number; firstCap: number }
-interface RankOut { snaps: number[][]; grad0: number[]; counts: number[]; buckets: string[][]; reportBuckets: number; reportBytes: number; init: number[] }
+interface Cfg { B: number; steps: number; every: number; sizes: number[]; opt: 'sgd' | 'adamw'; lr: number; seed: number; cap: number; firstCap: number; overlap?: boolean }
+interface RankOut { snaps: number[][]; grad0: number[]; counts: number[]; buckets: string[][]; reportBuckets: number; reportBytes: number; init: number[]; report: import('../src/dist').SyncReport }
 
 /** Step `step`'s batch: x [B, din], y [B, dout] (same formulas in the ranks). */
 function batch(step: number, B: number, din: number, dout: number) {
@@ -54,18 +54,19 @@ async function rankTrain(pg: import('../src/dist').ProcessGroup, g: typeof impor
     const ys = Float32Array.from({ length: (hi - lo) * dout }, (_, k) => Math.cos(0.5 * (lo + Math.floor(k / dout)) - 0.2 * (k % dout) + 0.9 * step));
     const x = tf.tensor2d(xs, [hi - lo, din]), y = tf.tensor2d(ys, [hi - lo, dout]);
     const loss = nn.mse(ddp.forward(x), y);
-    loss.backward();
+    if (cfg.overlap) rep = await ddp.backward(loss, { yieldMs: 0 });
+    else loss.backward();
     loss.dispose();
     x.dispose();
     y.dispose();
-    rep = await ddp.syncGradients();
+    if (!cfg.overlap) rep = await ddp.syncGradients();
     if (step === 0) for (const p of model.parameters()) grad0.push(...Array.from((await p.grad!.data()) as Float32Array));
     o.step();
     o.zeroGrad();
     counts.push(tf.memory().numTensors);
     if ((step + 1) % every === 0) snaps.push(await flat(model));
   }
-  return { snaps, counts, buckets: ddp.buckets.map((b) => b.params), reportBuckets: rep!.buckets, reportBytes: rep!.bytes, grad0, init };
+  return { snaps, counts, buckets: ddp.buckets.map((b) => b.params), reportBuckets: rep!.buckets, reportBytes: rep!.bytes, grad0, init, report: rep! };
 }
 
 /** Single-process reference: the same model and data; loss = (1/N) Σ_r mean over shard r (= full-batch mean when N divides B). */
@@ -126,6 +127,8 @@ describe('dist/ddp: DistributedDataParallel', function () {
   this.timeout(120_000);
   const out: Record<number, RankOut[]> = {};
   let bucketRun: RankOut[];
+  let overlapRun: RankOut[];
+  const OVERLAP: Cfg = { ...BASE, sizes: BUCKET_SIZES, B: 10, opt: 'sgd', lr: 0.1, cap: BUCKET_CAP_MB, firstCap: FIRST_CAP_MB, overlap: true };
   let torchRun: TorchRun<{ ranks: { snaps: number[][] }[]; buckets: number[][][] }> | undefined;
   let mismatch: unknown;
   let unused: unknown;
@@ -139,6 +142,7 @@ describe('dist/ddp: DistributedDataParallel', function () {
       args: [{ ...BASE, sizes: BUCKET_SIZES, steps: 3, every: 3, B: 4, opt: 'sgd', lr: 0.1, cap: BUCKET_CAP_MB, firstCap: FIRST_CAP_MB }],
       timeoutMs: 30_000,
     })).map((x) => x.result as RankOut);
+    overlapRun = (await gl.dist.spawnRanks({ nproc: 3, fn: rankTrain, args: [OVERLAP], timeoutMs: 30_000 })).map((x) => x.result as RankOut);
     // (d): rank 2 builds a different hidden width.
     mismatch = await gl.dist
       .spawnRanks({
@@ -192,6 +196,23 @@ describe('dist/ddp: DistributedDataParallel', function () {
         { numels: numels([256, 512, 512, 10]), cap: 2 ** 18, first: 2 ** 18 },
       ],
     });
+  });
+
+  it('ddp.backward overlaps: N=3, 3 buckets, equals single-process training within 1e-5; each bucket starts after it is ready, in order, the first before backward ends; numTensors constant', async () => {
+    const { snaps: ref } = await reference(OVERLAP, 3, false);
+    for (const [r, o] of overlapRun.entries()) {
+      for (const [k, snap] of o.snaps.entries()) assert.ok(maxDiff(snap, ref[k]!) < 1e-5, `rank ${r} snapshot ${k}: ${maxDiff(snap, ref[k]!)}`);
+      assert.ok(o.counts.every((c) => c === o.counts[0]), `rank ${r} numTensors per step: ${o.counts}`);
+      const rep = o.report, b = rep.perBucket;
+      assert.equal(b.length, 3);
+      assert.deepEqual(b.map((x) => x.index), [0, 1, 2]);
+      for (let k = 0; k < b.length; k++) {
+        assert.ok(b[k]!.start! >= b[k]!.ready! - 1e-9, `bucket ${k} started at ${b[k]!.start} before it was ready at ${b[k]!.ready}`);
+        if (k > 0) assert.ok(b[k]!.start! >= b[k - 1]!.end! - 1e-9, `bucket ${k} started before bucket ${k - 1} ended`);
+      }
+      assert.ok(b[0]!.start! < rep.backwardSeconds!, `bucket 0 started at ${b[0]!.start} s, after backward ended at ${rep.backwardSeconds} s: nothing overlapped`);
+      assert.ok(rep.exposedSeconds! >= 0 && rep.exposedSeconds! <= rep.totalSeconds);
+    }
   });
 
   for (const { N, cfg, full } of CASES) {

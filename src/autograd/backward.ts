@@ -15,7 +15,7 @@ import { tf } from '../backend/tf';
 import { debugCheckGradient, isDebug } from './mode';
 import { drop } from './refs';
 import { fmt, sameShape } from './shape';
-import type { BackwardOptions, Tensor } from './tensor';
+import type { BackwardAsyncOptions, BackwardOptions, Tensor } from './tensor';
 
 /** Roots whose graph a backward() has freed (so a second backward() can say so). */
 const spent = new WeakSet<Tensor>();
@@ -104,9 +104,41 @@ export function backward(root: Tensor, seed: tf.Tensor | undefined, options: Bac
 export function backwardTo(
   root: Tensor,
   seed: tf.Tensor | undefined,
-  { retainGraph = false }: BackwardOptions,
+  options: BackwardOptions,
   stopAt: ReadonlySet<Tensor>,
 ): Map<Tensor, tf.Tensor> {
+  const run = start(root, seed, options, stopAt);
+  for (const _ of run.steps);
+  return run.finish();
+}
+
+/** See {@link Tensor.backwardAsync}: {@link backward}, letting the event loop run every `yieldMs`. */
+export async function backwardAsync(root: Tensor, seed: tf.Tensor | undefined, options: BackwardAsyncOptions = {}): Promise<void> {
+  const yieldMs = options.yieldMs ?? 1;
+  if (!(yieldMs >= 0) || !Number.isFinite(yieldMs)) throw new Error(`backwardAsync: yieldMs must be a finite number ≥ 0, got ${yieldMs}`);
+  const run = start(root, seed, options, new Set());
+  let last = performance.now();
+  for (const _ of run.steps) {
+    if (performance.now() - last >= yieldMs) {
+      await new Promise<void>((ok) => setImmediate(ok));
+      last = performance.now();
+    }
+  }
+  run.finish();
+}
+
+/**
+ * Check `root` and `seed`, order the graph and seed the gradient; returns the
+ * pass as a generator of steps (one per node) and `finish`, to call after the
+ * last step. A step that throws frees what is left (nothing leaks; the root
+ * stays readable) before the error reaches the caller.
+ */
+function start(
+  root: Tensor,
+  seed: tf.Tensor | undefined,
+  { retainGraph = false }: BackwardOptions,
+  stopAt: ReadonlySet<Tensor>,
+): { steps: Generator<void>; finish: () => Map<Tensor, tf.Tensor> } {
   if (!root.requiresGrad) {
     throw new Error(
       `backward: ${root.describe()} does not require grad: none of its inputs has requiresGrad, or it was computed under noGrad()`,
@@ -136,19 +168,26 @@ export function backwardTo(
   const grads = new Map<Tensor, tf.Tensor>();
   grads.set(root, roundGrad(root, seed ? tf.clone(seed) : tf.ones(root.shape)));
   const reached = new Map<Tensor, tf.Tensor>();
-  try {
-    pass(root, order, grads, retainGraph, stopAt, reached);
-  } catch (e) {
-    // A rule or a debug check threw: free what is left so nothing leaks; the root stays readable.
-    tf.dispose([...grads.values(), ...reached.values()]);
-    for (const node of order) if (!node.isLeaf && node !== root && !stopAt.has(node)) freeNode(node, 'by a backward() that failed');
-    dropSaved(root);
-    root._parents = [];
-    if (!root.isLeaf) spent.add(root);
-    throw e;
+  function* steps(): Generator<void> {
+    try {
+      yield* pass(root, order, grads, retainGraph, stopAt, reached);
+    } catch (e) {
+      // A rule, a hook or a debug check threw: free what is left so nothing leaks; the root stays readable.
+      tf.dispose([...grads.values(), ...reached.values()]);
+      for (const node of order) if (!node.isLeaf && node !== root && !stopAt.has(node)) freeNode(node, 'by a backward() that failed');
+      dropSaved(root);
+      root._parents = [];
+      if (!root.isLeaf) spent.add(root);
+      throw e;
+    }
   }
-  if (!retainGraph && !root.isLeaf) spent.add(root);
-  return reached;
+  return {
+    steps: steps(),
+    finish: () => {
+      if (!retainGraph && !root.isLeaf) spent.add(root);
+      return reached;
+    },
+  };
 }
 
 /** A rule's gradient for input k must have the input's shape (and, in debug mode, be finite). */
@@ -161,34 +200,58 @@ function check(node: Tensor, k: number, pg: tf.Tensor, g: tf.Tensor): void {
   if (bad) throw new Error(bad);
 }
 
-/** The loop of {@link backward}: reverse topological order, one rule call per node. */
-function pass(
+/**
+ * The loop of {@link backward}: reverse topological order, one rule call per
+ * node; yields after each node. A leaf is visited as soon as the last node
+ * that uses it has been: its gradient is complete then, so its `.grad` is
+ * written and its post-accumulate hooks run as early as possible (the
+ * reverse topological order alone may leave every leaf to the end). Leaves
+ * have no parents, so when they are visited changes no value.
+ */
+function* pass(
   root: Tensor,
   order: Tensor[],
   grads: Map<Tensor, tf.Tensor>,
   retainGraph: boolean,
   stopAt: ReadonlySet<Tensor>,
   reached: Map<Tensor, tf.Tensor>,
-): void {
+): Generator<void> {
+  const waiting = new Map<Tensor, number>(); // leaf -> nodes using it not yet visited
+  const leafParents = new Map<Tensor, Tensor[]>();
+  for (const node of order) {
+    if (node.isLeaf || stopAt.has(node)) continue;
+    const leaves = [...new Set(node._parents)].filter((q) => q.isLeaf);
+    if (leaves.length) leafParents.set(node, leaves);
+    for (const q of leaves) waiting.set(q, (waiting.get(q) ?? 0) + 1);
+  }
+  const visitLeaf = (node: Tensor) => {
+    const g = grads.get(node);
+    grads.delete(node);
+    if (g && node.requiresGrad) {
+      const old = node.grad;
+      node.grad = tf.keep(old ? roundGrad(node, tf.add(old, g)) : g); // grad += g, kept even inside a tf.tidy
+      if (old) {
+        old.dispose();
+        g.dispose();
+      }
+      if (node._postAccHooks) for (const hook of [...node._postAccHooks]) hook(node);
+    } else {
+      g?.dispose();
+    }
+  };
   for (let i = order.length - 1; i >= 0; i--) {
     const node = order[i] as Tensor;
+    if (node.isLeaf) {
+      if (!waiting.has(node)) {
+        visitLeaf(node); // a leaf root, or one no visited node uses
+        yield;
+      }
+      continue;
+    }
     const g = grads.get(node);
     grads.delete(node);
     if (stopAt.has(node) && node !== root) {
       if (g) reached.set(node, g);
-      continue;
-    }
-    if (node.isLeaf) {
-      if (g && node.requiresGrad) {
-        const old = node.grad;
-        node.grad = tf.keep(old ? roundGrad(node, tf.add(old, g)) : g); // grad += g, kept even inside a tf.tidy
-        if (old) {
-          old.dispose();
-          g.dispose();
-        }
-      } else {
-        g?.dispose();
-      }
       continue;
     }
     if (g && !node._backward && node.requiresGrad) {
@@ -211,13 +274,23 @@ function pass(
       pgs.forEach((pg, k) => pg && accumulate(grads, parents[k] as Tensor, pg));
     }
     g?.dispose();
-    if (retainGraph) continue;
-    if (node === root) {
-      // The root stays readable (`await loss.item()`); what only backward needed goes.
-      dropSaved(node);
-      node._parents = [];
-    } else {
-      freeNode(node, 'by backward()');
+    if (!retainGraph) {
+      if (node === root) {
+        // The root stays readable (`await loss.item()`); what only backward needed goes.
+        dropSaved(node);
+        node._parents = [];
+      } else {
+        freeNode(node, 'by backward()');
+      }
+    }
+    yield;
+    for (const q of leafParents.get(node) ?? []) {
+      const left = waiting.get(q)! - 1;
+      waiting.set(q, left);
+      if (left === 0) {
+        visitLeaf(q);
+        yield;
+      }
     }
   }
 }

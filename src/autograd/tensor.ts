@@ -34,7 +34,7 @@
  * Introduced in notebooks/01-backprop/02-tensors.
  */
 import { tf } from '../backend/tf';
-import { backward as runBackward, disposeGraph, freeNode } from './backward';
+import { backward as runBackward, backwardAsync as runBackwardAsync, disposeGraph, freeNode } from './backward';
 import type { CastTag } from './cast';
 import { adopt, drop, free } from './refs';
 import { track } from './scope';
@@ -50,6 +50,16 @@ export type NodeBackward = (dy: tf.Tensor, needs: readonly boolean[]) => (tf.Ten
 export interface BackwardOptions {
   /** Keep the graph (intermediates and saved tensors) for another backward. Default false. */
   retainGraph?: boolean;
+}
+
+/** Options of {@link Tensor.backwardAsync}. */
+export interface BackwardAsyncOptions extends BackwardOptions {
+  /**
+   * Let the event loop run (sockets, timers, promise callbacks such as an
+   * all-reduce a gradient hook started) whenever this many milliseconds of
+   * backward have passed since it last did. Default 1.
+   */
+  yieldMs?: number;
 }
 
 /** @internal How a node is built; use {@link tensor}, {@link param} or an op instead. */
@@ -97,6 +107,7 @@ export class Tensor {
   /** @internal Why the node's graph part (saved tensors, backward) is gone, or null while it is alive. */ _freed: string | null = null;
   /** @internal The emulated lower-precision dtype of the values (cast.ts), or null for plain float32 (and non-float data). */ _cast: CastTag | null = null;
   /** @internal Why the value is gone, or null while it is alive. */ _dataGone: string | null = null;
+  /** @internal Hooks called after backward has accumulated this leaf's gradient (see {@link registerPostAccumulateGradHook}). */ _postAccHooks: ((p: Tensor) => void)[] | null = null;
 
   /** @internal Use {@link tensor}, {@link param} or an op. */
   constructor(data: tf.Tensor, init: NodeInit) {
@@ -185,6 +196,49 @@ export class Tensor {
    */
   backward(grad?: tf.Tensor, options: BackwardOptions = {}): void {
     runBackward(this, grad, options);
+  }
+
+  /**
+   * {@link backward}, the same steps in the same order with the same result,
+   * but the event loop runs between nodes (every `yieldMs`, default 1 ms), so
+   * asynchronous work started during backward makes progress while it goes
+   * on: the all-reduce of a data-parallel bucket whose gradients are ready
+   * (see {@link registerPostAccumulateGradHook}) overlaps the gradients of the
+   * layers still to come. Do not use the graph (or start another backward)
+   * until it resolves.
+   *
+   * Reference: PyTorch's autograd engine runs backward on its own threads,
+   * which is what lets DDP overlap communication with it (Li et al. 2020, §3.2.3).
+   */
+  backwardAsync(grad?: tf.Tensor, options: BackwardAsyncOptions = {}): Promise<void> {
+    return runBackwardAsync(this, grad, options);
+  }
+
+  /**
+   * Call `hook(this)` each time a backward has finished accumulating this
+   * leaf's gradient into `.grad` (once per backward that reaches it, after
+   * the `+=`, so `.grad` is final for that backward). Hooks run in the order
+   * registered; one that throws fails the backward. Returns a handle whose
+   * `remove()` unregisters the hook. Only leaves have one (their gradient is
+   * accumulated); data-parallel training uses it to start a bucket's all-reduce
+   * as soon as its gradients are ready.
+   *
+   * Reference: `torch.Tensor.register_post_accumulate_grad_hook` (PyTorch 2.1).
+   */
+  registerPostAccumulateGradHook(hook: (p: Tensor) => void): { remove(): void } {
+    if (!this.isLeaf) {
+      throw new Error(`registerPostAccumulateGradHook: ${this.describe()} is not a leaf; only leaves accumulate a gradient (register the hook on a parameter)`);
+    }
+    if (!this.requiresGrad) {
+      throw new Error(`registerPostAccumulateGradHook: ${this.describe()} does not require grad, so backward never accumulates into it; create it with requiresGrad (gl.ag.param)`);
+    }
+    (this._postAccHooks ??= []).push(hook);
+    return {
+      remove: () => {
+        const i = this._postAccHooks?.indexOf(hook) ?? -1;
+        if (i >= 0) this._postAccHooks!.splice(i, 1);
+      },
+    };
   }
 
   /**

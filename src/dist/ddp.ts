@@ -74,8 +74,20 @@ export interface SyncReport {
   unpackSeconds: number;
   /** Wall time of the whole call. */
   totalSeconds: number;
-  /** Per bucket: its bytes and its all-reduce time. */
-  perBucket: { index: number; bytes: number; seconds: number }[];
+  /**
+   * Per bucket: its bytes and its all-reduce time; with {@link DistributedDataParallel.backward}
+   * also when it was ready, started and ended, in seconds from the start of backward.
+   */
+  perBucket: { index: number; bytes: number; seconds: number; ready?: number; start?: number; end?: number }[];
+  /** With {@link DistributedDataParallel.backward}: backward's own time, seconds. */
+  backwardSeconds?: number;
+  /**
+   * With {@link DistributedDataParallel.backward}: communication not hidden
+   * behind backward, from the end of backward to the end of the last bucket's
+   * all-reduce (and the write-back), seconds. Without overlap it would be the
+   * whole `commSeconds + packSeconds`.
+   */
+  exposedSeconds?: number;
 }
 
 /**
@@ -180,11 +192,14 @@ const decode = (a: Float32Array) => {
  * only the last bucket's all-reduce is exposed (Li et al. 2020, §3.2.3). Here
  * `backward()` is one synchronous call without per-parameter hooks, so the
  * buckets are reduced after it: step time = backward + Σ bucket all-reduces.
- * {@link overlapTimeline} estimates what overlap would save from measured
- * times. Overlap would need the engine to call a hook after it has finished
- * accumulating a leaf's gradient (PyTorch's
- * `Tensor.register_post_accumulate_grad_hook`) and to let asynchronous work run
- * while backward continues (an engine that yields between nodes).
+ * `await ddp.backward(loss)` overlaps them as DDP does: each parameter has a
+ * post-accumulate-grad hook (`registerPostAccumulateGradHook`, the engine
+ * visits a leaf as soon as its gradient is complete); when a bucket's last
+ * gradient is in, its all-reduce is launched (buckets in index order, one
+ * after the other, as DDP's reducer does), and backward runs with
+ * `backwardAsync`, which lets the event loop (the sockets, the additions) run
+ * between nodes. Same result as `loss.backward()` + `syncGradients()`.
+ * {@link overlapTimeline} estimates what overlap can save from measured times.
  *
  * Not implemented: `no_sync()` (gradient accumulation), unused-parameter
  * detection, buffer broadcast (gradlab modules have no buffers), gradient
@@ -208,6 +223,20 @@ export class DistributedDataParallel {
   private readonly named: [string, Tensor][];
   private readonly groups: [string, Tensor][][];
   private readonly algorithm: AllReduceAlgorithm;
+  /** Bucket index of each parameter. */
+  private readonly bucketOf = new Map<Tensor, number>();
+  /** The overlapped backward in progress (its hooks act only then). */
+  private active: {
+    t0: number;
+    left: number[];
+    ready: boolean[];
+    readyAt: number[];
+    next: number;
+    chain: Promise<void>;
+    flats: (Float32Array | null)[];
+    report: SyncReport;
+  } | null = null;
+  private hooked = false;
 
   private constructor(readonly module: Module<any>, readonly pg: ProcessGroup, options: DDPOptions) {
     const cap = options.bucketCapMB ?? 25, first = options.firstBucketCapMB ?? 1;
@@ -223,6 +252,7 @@ export class DistributedDataParallel {
       const numel = g.reduce((a, [, p]) => a + p.size, 0);
       return { index, params: g.map(([n]) => n), numel, bytes: 4 * numel };
     });
+    this.groups.forEach((g, index) => g.forEach(([, p]) => this.bucketOf.set(p, index)));
   }
 
   /**
@@ -275,6 +305,102 @@ export class DistributedDataParallel {
   /** The wrapped module's forward (DDP's `forward`, without its bookkeeping). */
   forward(x: Parameters<Module<any>['forward']>[0]): Tensor {
     return this.module.forward(x);
+  }
+
+  /**
+   * `loss.backward()` and {@link syncGradients} in one, overlapped as DDP does
+   * (see the class): each bucket's all-reduce starts as soon as its gradients
+   * are ready, while backward computes the earlier layers' gradients; the
+   * averaged gradients are written back at the end. Same result as
+   * `loss.backward(); await ddp.syncGradients()`. `yieldMs` is how often
+   * backward lets the communication run (see `Tensor.backwardAsync`; default 1).
+   * The loss is not disposed. Returns the report with each bucket's ready,
+   * start and end times and the exposed communication.
+   *
+   * @throws as {@link syncGradients} when a parameter gets no gradient.
+   */
+  async backward(loss: Tensor, options: { yieldMs?: number } = {}): Promise<SyncReport> {
+    if (this.active) throw new Error('DistributedDataParallel.backward: a backward is already running on this DDP; await it first');
+    if (!this.hooked) {
+      for (const [, p] of this.named) p.registerPostAccumulateGradHook((q) => this.onGradReady(q));
+      this.hooked = true;
+    }
+    const t0 = now();
+    const report: SyncReport = { buckets: this.groups.length, bytes: 0, commSeconds: 0, packSeconds: 0, unpackSeconds: 0, totalSeconds: 0, perBucket: [] };
+    const st = (this.active = {
+      t0,
+      left: this.groups.map((g) => g.length),
+      ready: this.groups.map(() => false),
+      readyAt: this.groups.map(() => 0),
+      next: 0,
+      chain: Promise.resolve(),
+      flats: this.groups.map(() => null),
+      report,
+    });
+    try {
+      await loss.backwardAsync(undefined, { yieldMs: options.yieldMs });
+    } catch (e) {
+      this.active = null;
+      await st.chain.catch(() => undefined);
+      throw e;
+    }
+    report.backwardSeconds = now() - t0;
+    this.active = null;
+    if (st.next < this.groups.length) {
+      await st.chain.catch(() => undefined);
+      const missing = this.groups.flatMap((g, b) => (st.ready[b] ? [] : g.filter(([, p]) => p.grad === null).map(([name]) => `'${name}'`)));
+      const why =
+        `DistributedDataParallel.backward on rank ${this.pg.rank}: parameter(s) ${missing.join(', ') || '(of a bucket)'} got no gradient from this backward: ` +
+        'they were not used to compute the loss. Every parameter must receive a gradient on every rank ' +
+        '(as DDP with find_unused_parameters=False); remove unused parameters from the module.';
+      this.pg.abort(why);
+      throw new DistError(why, this.pg.rank);
+    }
+    await st.chain;
+    let t = now();
+    this.groups.forEach((g, b) => {
+      unflatten(st.flats[b]!, g.map(([, p]) => p.shape)).forEach((v, i) => {
+        const p = g[i]![1];
+        p.grad!.dispose();
+        p.grad = v;
+      });
+    });
+    report.unpackSeconds = now() - t;
+    t = now();
+    report.totalSeconds = t - t0;
+    report.exposedSeconds = Math.max(0, t - t0 - report.backwardSeconds);
+    report.perBucket.sort((a, b) => a.index - b.index);
+    this.lastReport = report;
+    return report;
+  }
+
+  /** A parameter's gradient is final: when its bucket is complete, launch the buckets that are next in order. */
+  private onGradReady(p: Tensor): void {
+    const st = this.active;
+    const b = this.bucketOf.get(p);
+    if (!st || b === undefined) return;
+    if (--st.left[b] === 0) (st.ready[b] = true), (st.readyAt[b] = now() - st.t0);
+    while (st.next < this.groups.length && st.ready[st.next]) {
+      const k = st.next++;
+      st.chain = st.chain.then(() => this.reduceBucket(k, st, st.readyAt[k]!));
+      st.chain.catch(() => undefined); // awaited by backward(); this only keeps a failure from being reported as unhandled
+    }
+  }
+
+  /** Pack bucket k's gradients (divided by N), all-reduce them and keep the result for the write-back. */
+  private async reduceBucket(k: number, st: NonNullable<DistributedDataParallel['active']>, ready: number): Promise<void> {
+    const g = this.groups[k]!, N = this.pg.worldSize, report = st.report;
+    const start = now();
+    const flat = await flatten(g.map(([, p]) => p.grad!));
+    for (let i = 0; i < flat.length; i++) flat[i] /= N;
+    const t = now();
+    report.packSeconds += t - start;
+    await allReduce(this.pg, flat, { algorithm: this.algorithm });
+    const end = now();
+    report.commSeconds += end - t;
+    report.bytes += flat.byteLength;
+    report.perBucket.push({ index: k, bytes: flat.byteLength, seconds: end - t, ready, start: start - st.t0, end: end - st.t0 });
+    st.flats[k] = flat;
   }
 
   /**

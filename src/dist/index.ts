@@ -1,10 +1,13 @@
 /**
  * Distributed communication between real OS processes: a torchrun-style process
- * group over ZeroMQ, point-to-point send / recv, collectives (all-reduce three
- * ways, broadcast, reduce-scatter, all-gather, barrier) and a launcher.
+ * group (rendezvous over ZeroMQ, data over Unix-socket or TCP streams),
+ * point-to-point send / recv, collectives (all-reduce three ways, broadcast,
+ * reduce-scatter, all-gather, barrier), the SIMD addition they reduce with,
+ * and a launcher.
  * Introduced in notebooks/04-distributed.
  */
-export { DEFAULT_TIMEOUT_MS, DistError, ProcessGroup, initProcessGroup, bufferToF32, type InitOptions, type RawMessage } from './group';
+export { DEFAULT_TIMEOUT_MS, DistError, ProcessGroup, initProcessGroup, bufferToF32, type InitOptions, type RawMessage, type Transport } from './group';
+export { addF32, simdAvailable } from './simd';
 export {
   allGather,
   allGatherRingInPlace,
