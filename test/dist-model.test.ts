@@ -130,21 +130,32 @@ describe('dist/plan: ZeRO and DP × TP × PP memory', () => {
     assert.ok(p.memory.total <= 0.9 * 80e9 && p.fits);
     assert.ok(p.reasons.some((r) => /does not fit one GPU/.test(r)), p.reasons.join('\n'));
   });
-  it('plans: 70B on 64 × 80 GB → TP 8 × PP × DP', () => {
-    const p = proposePlan({ params: 70e9, layers: 80, hidden: 8192, heads: 64, seq: 4096 }, 80e9, 64);
-    assert.equal(p.tp, 8);
-    assert.ok(p.pp > 1 && p.dp > 1, p.kind);
+  it('plans: 70B on 64 × 80 GB → TP 8 × DP 8 with ZeRO-1 (before any pipeline: ZeRO-1 costs no communication)', () => {
+    const m = { params: 70e9, layers: 80, hidden: 8192, heads: 64, seq: 4096 };
+    const p = proposePlan(m, 80e9, 64);
+    assert.equal(p.kind, 'TP 8 × DP 8 (ZeRO-1)');
+    assert.deepEqual([p.tp, p.pp, p.dp, p.zero], [8, 1, 8, 1]);
+    assert.ok(rankMemory(m, { tp: 8, dp: 8 }).total > p.budget, 'without ZeRO-1 it should not fit');
+    assert.ok(p.fits && p.memory.total <= p.budget);
+    assert.ok(p.reasons.some((r) => /even ZeRO-3/.test(r)) && p.reasons.some((r) => /with ZeRO-1 over the 8 data-parallel ranks/.test(r)), p.reasons.join('\n'));
+  });
+  it('plans: 175B on 64 × 80 GB → TP 8 × PP 4 × DP 2 with ZeRO-1 (no ZeRO-2 with a pipeline)', () => {
+    const m = { params: 175e9, layers: 96, hidden: 12288, heads: 96, seq: 2048 };
+    const p = proposePlan(m, 80e9, 64);
+    assert.equal(p.kind, 'TP 8 × PP 4 × DP 2 (ZeRO-1)');
     assert.equal(p.tp * p.pp * p.dp, 64);
     assert.equal(p.microBatches, 4 * p.pp);
     close(p.bubble, (p.pp - 1) / (p.microBatches + p.pp - 1));
+    assert.ok(rankMemory(m, { tp: 8, dp: 8, zero: 2 }).total > p.budget, 'TP 8 × DP 8 with ZeRO-2 should not fit');
+    assert.ok(rankMemory(m, { tp: 8, pp: 4, dp: 2, microBatches: 16 }).total > p.budget, 'the pipeline without ZeRO-1 should not fit');
     assert.ok(p.fits && p.memory.total <= p.budget);
-    assert.ok(p.reasons.some((r) => /even ZeRO-3/.test(r)) && p.reasons.some((r) => /pipeline/.test(r)), p.reasons.join('\n'));
+    assert.ok(p.reasons.some((r) => /pipeline/.test(r)), p.reasons.join('\n'));
   });
-  it('plans: LLaMA-7B on 8 × 24 GB → TP 8 (ZeRO-3 cannot shard the activations)', () => {
+  it('plans: LLaMA-7B on 8 × 24 GB → TP 4 × DP 2 with ZeRO-1 (ZeRO-3 alone cannot shard the activations)', () => {
     const spec = llamaLike7B;
     const p = proposePlan({ params: transformerParams(spec), layers: spec.layers, hidden: spec.hidden, heads: spec.heads, seq: spec.seq }, 24e9, 8);
-    assert.equal(p.kind, 'TP 8');
-    assert.deepEqual([p.dp, p.tp, p.pp], [1, 8, 1]);
+    assert.equal(p.kind, 'TP 4 × DP 2 (ZeRO-1)');
+    assert.deepEqual([p.dp, p.tp, p.pp, p.zero], [2, 4, 1, 1]);
     assert.ok(p.fits && p.reasons.some((r) => /activations .* are not sharded by ZeRO/.test(r)), p.reasons.join('\n'));
   });
   it('says when nothing fits', () => {

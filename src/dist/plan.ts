@@ -267,9 +267,13 @@ const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
  *    (communication 2Ψ per step for 1–2, 3Ψ for 3);
  * 3. else (activations or a layer's share of the states do not fit even with ZeRO-3):
  *    tensor parallelism with sequence parallelism within a node, t = 2, 4, … ≤ gpusPerNode
- *    (and dividing the heads), the smallest t that fits; then, if even t = gpusPerNode
- *    does not fit, pipeline stages across nodes, the smallest p that fits, with m = 4p
- *    micro-batches (GPipe's rule; bubble (p−1)/(m+p−1)), 1F1B; the remaining factor is DP;
+ *    (and dividing the heads), the smallest t that fits, the remaining factor data-parallel
+ *    with ZeRO-1 or ZeRO-2 over it where that is what makes it fit (they cost no extra
+ *    communication, unlike a larger t); then, if even t = gpusPerNode does not fit,
+ *    pipeline stages across nodes, the smallest p that fits (ZeRO-1 over the data-parallel
+ *    ranks if needed: with pipelining, ZeRO-2 would reduce-scatter the gradients once per
+ *    micro-batch, which DeepSpeed's pipeline engine does not allow), with m = 4p
+ *    micro-batches (GPipe's rule; bubble (p−1)/(m+p−1)), 1F1B;
  * 4. else the plan says it does not fit, and by how much.
  *
  * Reference: Rajbhandari et al. 2020 (ZeRO); Shoeybi et al. 2019 and Narayanan
@@ -315,13 +319,18 @@ export function proposePlan(model: ModelShape, gpuMemoryBytes: number, gpus: num
 
   const maxTp = Math.min(gpusPerNode, gpus);
   let last: { layout: { dp: number; tp: number; pp: number; zero: ZeroStage; microBatches: number }; mem: RankMemory } | undefined;
+  const withZero = (zero: ZeroStage, dp: number) => (zero ? `, with ZeRO-${zero} over the ${dp} data-parallel ranks (no extra communication)` : '');
+  const zeroTag = (zero: ZeroStage) => (zero ? ` (ZeRO-${zero})` : '');
   for (let tp = 2; tp <= maxTp; tp *= 2) {
     if (model.heads % tp !== 0 || gpus % tp !== 0) continue;
-    const mem = rankMemory(model, { ...base, tp, dp: gpus / tp });
-    last = { layout: { dp: gpus / tp, tp, pp: 1, zero: 0, microBatches: 1 }, mem };
-    if (mem.total <= budget) {
-      reasons.push(`tensor parallelism (Megatron-LM, with sequence parallelism) over ${tp} GPUs within a node splits each layer's weights and activations: ${gb(mem.total)} per GPU fits${gpus > tp ? `; the remaining ×${gpus / tp} is data parallelism` : ''}`);
-      return plan(gpus > tp ? `TP ${tp} × DP ${gpus / tp}` : `TP ${tp}`, last.layout, mem, true);
+    const dp = gpus / tp;
+    for (const zero of (dp > 1 ? [0, 1, 2] : [0]) as ZeroStage[]) {
+      const mem = rankMemory(model, { ...base, tp, dp, zero });
+      if (zero === 0) last = { layout: { dp, tp, pp: 1, zero: 0, microBatches: 1 }, mem };
+      if (mem.total <= budget) {
+        reasons.push(`tensor parallelism (Megatron-LM, with sequence parallelism) over ${tp} GPUs within a node splits each layer's weights and activations: ${gb(mem.total)} per GPU fits${gpus > tp ? `; the remaining ×${dp} is data parallelism${withZero(zero, dp)}` : ''}`);
+        return plan(gpus > tp ? `TP ${tp} × DP ${dp}${zeroTag(zero)}` : `TP ${tp}`, { dp, tp, pp: 1, zero, microBatches: 1 }, mem, true);
+      }
     }
   }
   const tp = last?.layout.tp ?? 1;
@@ -330,13 +339,15 @@ export function proposePlan(model: ModelShape, gpuMemoryBytes: number, gpus: num
     if (gpus % (tp * pp) !== 0) continue;
     const microBatches = 4 * pp;
     const dp = gpus / (tp * pp);
-    const mem = rankMemory(model, { ...base, tp, pp, dp, microBatches });
-    last = { layout: { dp, tp, pp, zero: 0, microBatches }, mem };
-    if (mem.total <= budget) {
-      reasons.push(`pipeline parallelism with ${pp} stages of ≤ ${Math.ceil(model.layers / pp)} layers: ${gb(mem.total)} per GPU fits (1F1B: the first stage holds ${Math.min(pp, microBatches)} micro-batches' activations)`);
-      reasons.push(`${microBatches} micro-batches per step (m = 4p, GPipe's rule) keep the bubble at (p−1)/(m+p−1) = ${(bubbleFraction(pp, microBatches) * 100).toFixed(1)}%`);
-      if (dp > 1) reasons.push(`the remaining ×${dp} is data parallelism across model replicas`);
-      return plan(`${tp > 1 ? `TP ${tp} × ` : ''}PP ${pp}${dp > 1 ? ` × DP ${dp}` : ''}`, last.layout, mem, true);
+    for (const zero of (dp > 1 ? [0, 1] : [0]) as ZeroStage[]) {
+      const mem = rankMemory(model, { ...base, tp, pp, dp, microBatches, zero });
+      if (zero === 0) last = { layout: { dp, tp, pp, zero: 0, microBatches }, mem };
+      if (mem.total <= budget) {
+        reasons.push(`pipeline parallelism with ${pp} stages of ≤ ${Math.ceil(model.layers / pp)} layers: ${gb(mem.total)} per GPU fits (1F1B: the first stage holds ${Math.min(pp, microBatches)} micro-batches' activations)`);
+        reasons.push(`${microBatches} micro-batches per step (m = 4p, GPipe's rule) keep the bubble at (p−1)/(m+p−1) = ${(bubbleFraction(pp, microBatches) * 100).toFixed(1)}%`);
+        if (dp > 1) reasons.push(`the remaining ×${dp} is data parallelism across model replicas${withZero(zero, dp)}`);
+        return plan(`${tp > 1 ? `TP ${tp} × ` : ''}PP ${pp}${dp > 1 ? ` × DP ${dp}${zeroTag(zero)}` : ''}`, { dp, tp, pp, zero, microBatches }, mem, true);
+      }
     }
   }
   const best = last ?? { layout: { dp: gpus, tp: 1, pp: 1, zero: 3 as ZeroStage, microBatches: 1 }, mem: rankMemory(model, { ...base, dp: gpus, zero: 3 }) };
