@@ -93,8 +93,8 @@ export class TypeScriptSession {
         this.diagnostics = r.diagnostics;
         this.lastExpressionVar = r.lastExpressionVar;
         // Name the cell's script and keep its source maps: runtime errors then show the cell's lines (kernel/cellmap.ts).
-        const maps = (r as { sourceMaps?: [string, string] }).sourceMaps;
-        if (r.output && maps && !r.diagnostics.length) {
+        const maps = (r as { sourceMaps?: string[] }).sourceMaps;
+        if (r.output && maps?.length && !r.diagnostics.length) {
           // tslab's executor puts `(function(exports, require) { ` (async when awaiting) in front of the first line.
           const prefix = (r.hasToplevelAwait ? '(async function(exports, require) { ' : '(function(exports, require) { ').length;
           const executionCount = this.cell?.code === src ? this.cell.executionCount : undefined;

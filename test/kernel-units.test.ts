@@ -184,6 +184,19 @@ describe('kernel: runtime errors at the cell\'s line (kernel/cellmap.ts)', () =>
     assert.equal(cells.frame('gradlab-cell-999', 1, 1), undefined);
   });
 
+  it('composes one map or several (outermost first), and refuses a cell without a map', () => {
+    const cells = new CellScripts();
+    // One map straight from the JavaScript that runs to the emitted cell (line 0: `export {};`).
+    const direct = JSON.stringify({ version: 3, sources: ['__tslab__.ts'], mappings: 'AACA;AACA;AACA' });
+    const url = cells.add({ code: 'const o: any = null;\n  o.deep;', executionCount: 3, prefix: 30, sourceMaps: [direct] }).match(/sourceURL=(\S+)/)![1]!;
+    assert.deepEqual(cells.frame(url, 2, 5), { label: 'Cell In[3]', code: 'const o: any = null;\n  o.deep;', line: 1, column: 4 });
+    // Three maps: each one-to-one, shifting a line; the last one is the emit's.
+    const shift = JSON.stringify({ version: 3, sources: ['x.js'], mappings: ';AAAA;AACA;AACA' });
+    const url3 = cells.add({ code: 'a\nb\nc', prefix: 0, sourceMaps: [shift, shift, direct] }).match(/sourceURL=(\S+)/)![1]!;
+    assert.equal(cells.frame(url3, 3, 1)!.line, 0, 'generated line 2 -> 1 -> 0 -> cell line 0 (emitted line 1)');
+    assert.throws(() => cells.add({ code: 'x', prefix: 0, sourceMaps: [] }), /at least one source map/);
+  });
+
   it('decodes a cell\'s maps only when a frame needs them: a map that does not parse leaves the frame unmapped', () => {
     const lazy = new SourceMap('not json', true); // no error until a lookup
     assert.throws(() => lazy.find(0, 0), SyntaxError);
@@ -334,6 +347,58 @@ describe("kernel: tslab's converter with the shorthand and property-name fixes (
     assert.deepEqual(await value('const { c: cc, d } = obj;\n[cc, d]'), [3, 4]); // plain tslab: SyntaxError
     assert.equal(await value('function h({ c: z }: typeof obj) { return z; }\nh(obj)'), 3);
     assert.deepEqual(await value('const lit: typeof obj = { c: 5, d: 6 };\nconst { obj: inner } = { obj: 7 };\n[lit.c, inner, obj.c]'), [5, 7, 3]);
+  });
+
+  it("emits a cell's CommonJS in one step, as tslab's two steps did (same code; enums and namespaces equivalent)", () => {
+    // Two converters fed the same cells: one writes CommonJS from the checked program
+    // (one source map), the other takes tslab's second transpileModule (GRADLAB_KERNEL_TWO_STEP=1).
+    const { createConverter } = converterModule().module;
+    const direct = createConverter({ isJS: false, isBrowser: false });
+    const twoStep = createConverter({ isJS: false, isBrowser: false });
+    const cells = [
+      '1 + 1',
+      'const a = 1; let b = 2; var c = 3;',
+      'b = b + a; c++; b',
+      'function f(x: number) { return x * a; }\nf(2)',
+      'class K { constructor(public v: number) {} get w() { return this.v + b; } }\nnew K(3).w',
+      'enum E { A, B = 5 }\nE.B',
+      'interface I { x: number }\ntype T = I | string;\nconst i: I = { x: 1 };\ni',
+      "import * as path from 'path';\npath.join('a', 'b')",
+      "import { join as j } from 'path';\nimport fs from 'fs';\nj('x') + typeof fs.readFileSync",
+      'const o = { a, b };\nconst { a: aa, ...rest } = o;\nrest',
+      'let [p, q = 2] = [1];\n[p, q] = [q, p];\np',
+      'const r = await Promise.resolve(5);\nr',
+      "const mod = await import('path');\nmod.sep",
+      'let z = 1; z = 2; z += 3; function hz() { return z; }\nhz()',
+      'namespace NS { export const n = 1; }\nNS.n',
+      "import type { Stats } from 'fs';\nlet st: Stats | null = null;\nst",
+      'z++; f(z) + E.A + new K(1).v',
+    ];
+    const saved = process.env.GRADLAB_KERNEL_TWO_STEP;
+    try {
+      let [declD, declT] = ['', ''];
+      for (const cell of cells) {
+        delete process.env.GRADLAB_KERNEL_TWO_STEP;
+        const d = direct.convert(declD, cell);
+        process.env.GRADLAB_KERNEL_TWO_STEP = '1';
+        const t = twoStep.convert(declT, cell);
+        assert.deepEqual([d.diagnostics, t.diagnostics], [[], []], cell);
+        assert.equal((d as { sourceMaps?: string[] }).sourceMaps?.length, 1, `one map: ${cell}`);
+        assert.equal((t as { sourceMaps?: string[] }).sourceMaps?.length, 2, `two maps: ${cell}`);
+        assert.doesNotMatch(d.output!, /sourceMappingURL|^\s*(import|export)\s/m, cell);
+        assert.deepEqual([d.declOutput, d.lastExpressionVar, d.hasToplevelAwait], [t.declOutput, t.lastExpressionVar, t.hasToplevelAwait], cell);
+        // TypeScript's CommonJS emit from the original tree assigns `exports.E = E` after an enum's
+        // or namespace's body instead of inside it; everything else is the same text.
+        const norm = (js: string) => js.replace(/exports\.(\w+) = \1;\n/g, '').replace(/\(exports\.(\w+) = \1 = \{\}\)/g, '($1 = {})');
+        assert.equal(norm(d.output!), norm(t.output!), cell);
+        [declD, declT] = [d.declOutput!, t.declOutput!];
+      }
+    } finally {
+      if (saved === undefined) delete process.env.GRADLAB_KERNEL_TWO_STEP;
+      else process.env.GRADLAB_KERNEL_TWO_STEP = saved;
+      direct.close();
+      twoStep.close();
+    }
   });
 });
 
