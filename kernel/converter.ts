@@ -142,6 +142,14 @@ const DIRECT_EMIT_ANCHOR = `            }, undefined, undefined, getCustomTransf
 const DIRECT_EMIT_FIX = `            }, undefined, undefined, gradlabWithCommonJS(dep === srcFilename && gradlabDirectEnabled() && (gradlabDirect = true), getCustomTransformers(builder.getProgram().getTypeChecker(), declsFile, keys, (name) => {
                 lastExpressionVar = name;
             })));`;
+/** The declaration files the program read (what a startup snapshot parses ahead: kernel/snapshot.ts). */
+const FILES_ANCHOR = `    return {
+        close,
+        convert,`;
+const FILES_FIX = `    return {
+        gradlabDeclarationFiles: () => builder.getProgram().getSourceFiles().filter((f) => f.isDeclarationFile).map((f) => f.fileName),
+        close,
+        convert,`;
 const MAP_FN_ANCHOR = `exports.esModuleToCommonJSModule = esModuleToCommonJSModule;`;
 const MAP_FN_FIX = `exports.esModuleToCommonJSModule = esModuleToCommonJSModule;
 /** gradlab: esModuleToCommonJSModule, keeping both source maps (and no sourceMappingURL comments). */
@@ -201,6 +209,7 @@ const FIXES: [string, string][] = [
   [MAP_FN_ANCHOR, MAP_FN_FIX],
   [DIRECT_LET_ANCHOR, DIRECT_LET_FIX],
   [DIRECT_EMIT_ANCHOR, DIRECT_EMIT_FIX],
+  [FILES_ANCHOR, FILES_FIX],
 ];
 
 /**
@@ -236,6 +245,16 @@ export function loadTypeScript(dir: string = codeCacheDir()): boolean {
   const tslabDir = path.dirname(require.resolve('tslab/package.json'));
   const file = require.resolve('@tslab/typescript-for-tslab', { paths: [tslabDir] });
   if (require.cache[file] || tsCache) return false;
+  const snap = (globalThis as { __gradlabSnapshot?: { ts: unknown; tsFile: string } }).__gradlabSnapshot;
+  if (snap && snap.tsFile === file) {
+    // Started from a startup snapshot (kernel/snapshot.ts): TypeScript is loaded already.
+    const m = new Module(file, module);
+    m.filename = file;
+    m.exports = snap.ts;
+    m.loaded = true;
+    require.cache[file] = m;
+    return true;
+  }
   let cachedData: Buffer | undefined;
   let cacheFile: string | undefined;
   try {

@@ -60,7 +60,7 @@ export class TypeScriptSession {
   constructor(rootDir: string = process.cwd()) {
     installFallbacks();
     // TensorFlow.js throws ten and more frames deep: keep enough frames to reach the cell's own.
-    Error.stackTraceLimit = Math.max(Error.stackTraceLimit, 50);
+    Error.stackTraceLimit = Math.max(Number.isFinite(Error.stackTraceLimit) ? Error.stackTraceLimit : 10, 50);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     const converters: ConverterSet = {
@@ -218,6 +218,16 @@ export class TypeScriptSession {
       return this.executor.inspect(probe, 4 + (end - start) - 1) ?? undefined;
     } catch {
       return undefined;
+    }
+  }
+
+  /** The declaration files the type checker read (for the startup snapshot, kernel/snapshot.ts); empty before the first cell. */
+  declarationFiles(): string[] {
+    const c = this.node as (Converter & { gradlabDeclarationFiles?: () => string[] }) | undefined;
+    try {
+      return c?.gradlabDeclarationFiles?.() ?? [];
+    } catch {
+      return [];
     }
   }
 

@@ -440,3 +440,116 @@ describe("kernel: TypeScript's V8 code cache (kernel/converter.ts)", () => {
     }
   });
 });
+
+describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
+  this.timeout(300_000);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const snap = require('../kernel/snapshot') as typeof import('../kernel/snapshot');
+  const tsLib = path.dirname(snap.typeScriptFile());
+  // Two declaration files a kernel parses (small ones keep the build short).
+  const files = [path.join(tsLib, 'lib.es2015.symbol.d.ts'), path.join(tsLib, 'lib.es2016.array.include.d.ts')];
+  let base: string;
+  let dir: string;
+  let blob: string;
+  before(() => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-snapshot-test-'));
+    dir = path.join(base, 'cache');
+    blob = snap.buildSnapshot(dir, files);
+  });
+  after(() => fs.rmSync(base, { recursive: true, force: true }));
+
+  /** A stand-in for kernel.js: the snapshot's main function calls its startFromSnapshot. */
+  const probe = () => {
+    const file = path.join(base, 'probe.js');
+    fs.writeFileSync(file, `exports.startFromSnapshot = (args) => {
+      const fs = require('fs');
+      const s = globalThis.__gradlabSnapshot, cache = globalThis.__gradlabPreparsed, ts = s.ts;
+      const f = ${JSON.stringify(files[0])};
+      const before = cache.size;
+      const hit = ts.createSourceFile(f, fs.readFileSync(f, 'utf8'), { languageVersion: ts.ScriptTarget.ES2022 });
+      const afterHit = cache.size;
+      ts.createSourceFile(${JSON.stringify(files[1])}, 'interface Changed {}', { languageVersion: ts.ScriptTarget.ES2022 });
+      console.log(JSON.stringify({ args, before, afterHit, afterMiss: cache.size, statements: hit.statements.length, stack: new Error('x').stack.split('\\n').length > 1 }));
+    };`);
+    return file;
+  };
+
+  it('builds into a 0700 folder (files 0600), is used when it fits, and answers parses from its parsed files', () => {
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(blob).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.join(dir, snap.MANIFEST)).mode & 0o777, 0o600);
+    assert.equal(snap.usableSnapshot(dir), blob);
+    const out = JSON.parse(execFileSync(process.execPath, ['--snapshot-blob', blob, probe(), '--config-path', 'x'], { encoding: 'utf8' }));
+    // The same file with the same text: the parsed one, handed out once; other text: parsed as usual.
+    assert.deepEqual(out, { args: ['--config-path', 'x'], before: 2, afterHit: 1, afterMiss: 1, statements: out.statements, stack: true });
+    assert.ok(out.statements > 0);
+  });
+
+  it('is not used when an input changed, its blob is cut short, or others could write its folder', () => {
+    const t = fs.statSync(files[0]!).mtime;
+    const manifest = path.join(dir, snap.MANIFEST);
+    const saved = fs.readFileSync(manifest, 'utf8');
+    try {
+      fs.writeFileSync(manifest, saved.replace(/"key":"[0-9a-f]+"/, '"key":"0000000000000000"'));
+      assert.equal(snap.usableSnapshot(dir), undefined, 'a key that does not match the files');
+      fs.writeFileSync(manifest, saved);
+      const m = JSON.parse(saved) as { files: string[] };
+      fs.writeFileSync(manifest, JSON.stringify({ ...JSON.parse(saved), files: [...m.files, path.join(base, 'gone.d.ts')] }));
+      assert.equal(snap.usableSnapshot(dir), undefined, 'a file that is gone');
+      fs.writeFileSync(manifest, saved);
+      fs.chmodSync(dir, 0o777);
+      assert.equal(snap.usableSnapshot(dir), undefined, 'a folder others can write');
+      fs.chmodSync(dir, 0o700);
+      fs.writeFileSync(manifest, 'not json');
+      assert.equal(snap.usableSnapshot(dir), undefined, 'a damaged manifest');
+      fs.writeFileSync(manifest, saved);
+      assert.equal(snap.usableSnapshot(dir), blob);
+      // Changing an input file's time (as an upgrade of @types/node does) changes the key.
+      assert.notEqual(snap.snapshotKey(files), snap.snapshotKey([files[0]!]));
+      const copy = path.join(base, 'copy.d.ts');
+      fs.copyFileSync(files[0]!, copy);
+      const k1 = snap.snapshotKey([copy]);
+      fs.utimesSync(copy, new Date(t.getTime() + 5000), new Date(t.getTime() + 5000));
+      assert.notEqual(snap.snapshotKey([copy]), k1);
+    } finally {
+      fs.chmodSync(dir, 0o700);
+      fs.writeFileSync(manifest, saved);
+    }
+    const bytes = fs.readFileSync(blob);
+    try {
+      fs.writeFileSync(blob, bytes.subarray(0, 1000));
+      assert.equal(snap.usableSnapshot(dir), undefined, 'a blob cut short');
+    } finally {
+      fs.writeFileSync(blob, bytes);
+    }
+  });
+
+  it('falls back when a blob of the right size is damaged: the child dies before starting, the blob is deleted', async () => {
+    const bytes = fs.readFileSync(blob);
+    const damaged = path.join(base, 'damaged.blob');
+    fs.writeFileSync(damaged, Buffer.alloc(bytes.length, 7));
+    assert.equal(await snap.runFromSnapshot(damaged, probe(), []), false);
+    assert.equal(fs.existsSync(damaged), false);
+  });
+
+  it('starts a kernel from it (kernel.js through kernel/launch.ts), and without it when its blob is damaged', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { KernelClient } = require('../kernel/client') as typeof import('../kernel/client');
+    const env = { ...process.env, GRADLAB_KERNEL_CACHE: dir };
+    const check = async () => {
+      const k = await KernelClient.start({ cwd: process.cwd(), env, log: () => undefined });
+      try {
+        const r = await k.execute("[1 + 1, typeof (globalThis as any).__gradlabSnapshot, new Error('x').stack!.split('\\n').length > 1]");
+        const text = r.outputs.find((m) => m.msg_type === 'execute_result')?.content.data as Record<string, string> | undefined;
+        const bad = await k.execute("const n: number = 'a';");
+        return { text: text?.['text/plain'], typeError: bad.status };
+      } finally {
+        await k.shutdown();
+      }
+    };
+    assert.deepEqual(await check(), { text: "[ 2, 'object', true ]", typeError: 'error' });
+    fs.writeFileSync(blob, Buffer.alloc(fs.statSync(blob).size, 7));
+    assert.deepEqual(await check(), { text: "[ 2, 'undefined', true ]", typeError: 'error' }, 'started without the damaged snapshot');
+    assert.equal(fs.existsSync(blob), false, 'the damaged blob is deleted');
+  });
+});
