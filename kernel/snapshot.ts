@@ -104,7 +104,7 @@ export function usableSnapshot(dir: string = codeCacheDir()): string | undefined
 
 /**
  * Run `entry args` in a child Node started from `blob`, relaying SIGINT,
- * SIGTERM and SIGHUP to it and exiting with its exit code. Resolves false,
+ * SIGTERM and SIGHUP to it and exiting with its exit code (or its signal). Resolves false,
  * with the blob deleted, when the child ended before the snapshot's main
  * function ran (a damaged blob): the caller then runs the kernel itself.
  */
@@ -145,7 +145,14 @@ export function runFromSnapshot(blob: string, entry: string, args: string[]): Pr
     child.on('error', () => fail());
     child.on('exit', (code, signal) => {
       if (!ready) return fail();
-      process.exit(code ?? 128 + (signal ? os.constants.signals[signal] ?? 0 : 1));
+      if (signal) {
+        // End the same way (a front end reports a kernel killed by SIGKILL as such).
+        for (const [s, f] of relay) process.off(s, f);
+        process.kill(process.pid, signal);
+        setTimeout(() => process.exit(128 + (os.constants.signals[signal] ?? 0)), 200);
+        return;
+      }
+      process.exit(code ?? 1);
     });
   });
 }
