@@ -10,8 +10,11 @@
  *   thread is not mistaken for a faster compiler (target: ≤ 0.6x tslab);
  * - warm cell: round trip of `1 + 1` once warm, median of 50 (target: ≤ 0.75x tslab).
  *
- * The gradlab starts after the first use TypeScript's code cache (kernel/converter.ts),
- * as a learner's kernel does from its second start on.
+ * The gradlab starts after the first use TypeScript's code cache (kernel/converter.ts)
+ * and the startup snapshot (kernel/snapshot.ts), as a learner's kernel does from its
+ * second start on: the bench starts one kernel first and waits until the snapshot its
+ * first cell set off is built. `gradlab-nosnap` (GRADLAB_KERNEL_SNAPSHOT=0) is the same
+ * kernel started without the snapshot (start figures only).
  *
  * Deno: `GRADLAB_DENO=/path/to/deno`, `deno` on PATH, or `npm install --no-save deno`
  * (node_modules/.bin/deno); without it the bench says so and reports tslab ratios only.
@@ -19,6 +22,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { KernelClient } from '../kernel/client';
+import { usableSnapshot } from '../kernel/snapshot';
 import { kernelArgv } from '../kernel/spec';
 import { median, type BenchResult } from './report';
 
@@ -31,6 +35,9 @@ const ENV = { ...process.env, DENO_NO_UPDATE_CHECK: '1' };
 interface Kernel {
   name: string;
   argv: (connectionFile: string) => string[];
+  env?: NodeJS.ProcessEnv;
+  /** Measured at start only (not in the warm round trips). */
+  startOnly?: boolean;
 }
 
 /**
@@ -59,6 +66,7 @@ export function findDeno(env: NodeJS.ProcessEnv = process.env): string | undefin
 
 const KERNELS: Kernel[] = [
   { name: 'gradlab', argv: kernelArgv },
+  { name: 'gradlab-nosnap', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '0' }, startOnly: true },
   { name: 'tslab', argv: (f) => [process.execPath, path.join(ROOT, 'node_modules', 'tslab', 'bin', 'tslab'), 'kernel', '--config-path', f] },
 ];
 
@@ -82,7 +90,7 @@ interface Times {
 /** One cold start: spawn to ready, and to the result of a first cell. */
 async function measureStart(k: Kernel, t: Times): Promise<void> {
   const t0 = performance.now();
-  const client = await KernelClient.start({ cwd: ROOT, argv: k.argv, env: ENV, log: () => undefined });
+  const client = await KernelClient.start({ cwd: ROOT, argv: k.argv, env: k.env ?? ENV, log: () => undefined });
   t.ready.push(performance.now() - t0);
   try {
     const r = await client.execute('1 + 1');
@@ -96,7 +104,7 @@ async function measureStart(k: Kernel, t: Times): Promise<void> {
 /** Warm round trips, both kernels running, one cell on each in turn (drift hits both alike). */
 async function measureWarm(kernels: Kernel[], times: Map<string, Times>): Promise<void> {
   const open = async (k: Kernel) => {
-    const c = await KernelClient.start({ cwd: ROOT, argv: k.argv, env: ENV, log: () => undefined });
+    const c = await KernelClient.start({ cwd: ROOT, argv: k.argv, env: k.env ?? ENV, log: () => undefined });
     for (let i = 0; i < 10; i++) await c.execute('1 + 1');
     return c;
   };
@@ -129,6 +137,13 @@ export async function benchKernel(): Promise<BenchResult[]> {
   const deno = denoKernel();
   const kernels = deno ? [...KERNELS, deno] : KERNELS;
   const times = new Map<string, Times>(kernels.map((k) => [k.name, { ready: [], first: [], warm: [] }]));
+  // A first start sets off the startup snapshot's build (kernel/snapshot.ts); wait for it.
+  if (!usableSnapshot()) {
+    await measureStart(KERNELS[0]!, { ready: [], first: [], warm: [] });
+    const t0 = performance.now();
+    while (!usableSnapshot() && performance.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 500));
+  }
+  console.log(`  startup snapshot: ${usableSnapshot() ?? 'none (gradlab starts without it)'}`);
   // Alternate the kernels so that drift on a shared machine hits all alike.
   for (let i = 0; i < STARTS; i++) {
     for (const k of kernels) {
@@ -137,16 +152,24 @@ export async function benchKernel(): Promise<BenchResult[]> {
       console.log(`  start ${i + 1}/${STARTS} ${k.name}: ready ${t.ready.at(-1)!.toFixed(0)} ms, first result ${t.first.at(-1)!.toFixed(0)} ms`);
     }
   }
-  await measureWarm(kernels, times);
+  await measureWarm(kernels.filter((k) => !k.startOnly), times);
   const g = times.get('gradlab')!;
   const refs: [string, string, Times][] = [['tslab', 'plain tslab', times.get('tslab')!]];
   if (deno) refs.push(['deno', 'Deno (no type checking)', times.get('deno')!]);
-  const results: BenchResult[] = [];
   const figures: [keyof Times, string, string][] = [
     ['ready', `start to ready (first kernel_info_reply, median of ${STARTS})`, 'start to ready'],
     ['first', `start to first cell result (median of ${STARTS})`, 'start to first result'],
     ['warm', `warm cell round trip of 1 + 1 (median of ${WARM})`, 'warm 1 + 1'],
   ];
+  const results: BenchResult[] = [];
+  const ns = times.get('gradlab-nosnap')!;
+  results.push({
+    name: `gradlab kernel start to first cell result without the startup snapshot (median of ${STARTS})`,
+    value: median(ns.first),
+    unit: 'ms',
+    reference: `plain tslab start to first result, same run (${median(times.get('tslab')!.first).toFixed(1)} ms)`,
+    ratio: median(ns.first) / median(times.get('tslab')!.first),
+  });
   for (const [key0, refName, ref] of refs) {
     for (const [key, what, short] of figures) {
       results.push({

@@ -7,8 +7,10 @@
  * Each cell runs as one script named by a `//# sourceURL=gradlab-cell-<n>`
  * comment (kernel/session.ts adds it), so a frame names its cell even when a
  * function of an earlier cell runs. The converter (kernel/converter.ts)
- * returns two source maps per cell: the CommonJS step's and the type
- * checker's emit; {@link CellScripts.frame} composes them.
+ * returns the cell's source maps, outermost first: one (the type checker's
+ * emit writes the CommonJS that runs), or two (tslab's two steps: the
+ * CommonJS step's and the type checker's emit); {@link CellScripts.frame}
+ * composes them.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -110,8 +112,8 @@ interface CellScript {
   code: string;
   /** Characters in front of the compiled code on its first line (tslab's function wrapper). */
   prefix: number;
-  /** The CommonJS step's map and the type checker's emit map. */
-  maps: [SourceMap, SourceMap];
+  /** The maps from the JavaScript that runs back to the emitted cell, outermost first. */
+  maps: SourceMap[];
   /** Lines of tslab's own in front of the cell in the emitted source (`export {};`). */
   headLines: number;
 }
@@ -132,17 +134,18 @@ export class CellScripts {
 
   /**
    * Record a compiled cell; returns the comment that names its script
-   * (append it to the compiled code). `sourceMaps`: the converter's
-   * `[commonJsMap, esModuleMap]`.
+   * (append it to the compiled code). `sourceMaps`: the converter's maps,
+   * outermost first: `[commonJsMap]` or `[commonJsMap, esModuleMap]`.
    */
-  add(cell: { code: string; executionCount?: number; prefix: number; sourceMaps: [string, string] }): string {
+  add(cell: { code: string; executionCount?: number; prefix: number; sourceMaps: string[] }): string {
+    if (!cell.sourceMaps.length) throw new Error('cellmap: a cell needs at least one source map');
     const url = `${CELL_URL}${this.next++}`;
     this.cells.set(url, {
       label: `Cell In[${cell.executionCount ?? '?'}]`,
       code: cell.code,
       prefix: cell.prefix,
       // Decoded when an error first needs them: most cells never throw.
-      maps: [new SourceMap(cell.sourceMaps[0], true), new SourceMap(cell.sourceMaps[1], true)],
+      maps: cell.sourceMaps.map((m) => new SourceMap(m, true)),
       headLines: 1,
     });
     return `\n//# sourceURL=${url}`;
@@ -164,10 +167,11 @@ export class CellScripts {
 
   private mapFrame(cell: CellScript, line: number, column: number): CellFrame | undefined {
     const col = column - 1 - (line === 1 ? cell.prefix : 0);
-    const mid = cell.maps[0].find(line - 1, Math.max(0, col));
-    if (!mid) return undefined;
-    const src = cell.maps[1].find(mid.line, mid.column);
-    if (!src) return undefined;
+    let src: Position | undefined = { line: line - 1, column: Math.max(0, col) };
+    for (const map of cell.maps) {
+      src = map.find(src.line, src.column);
+      if (!src) return undefined;
+    }
     const cellLine = src.line - cell.headLines;
     const lines = cell.code.split('\n');
     if (cellLine < 0 || cellLine >= lines.length) return undefined;

@@ -20,6 +20,7 @@
  * 'tslab'`) works too; a bundle is ONE `display_data` with all its MIME types.
  *
  * Usage (what kernel.json runs): node dist/kernel/kernel.js --config-path <connection file>
+ * (kernel/launch.ts starts it from a startup snapshot when one fits, kernel/snapshot.ts).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -253,8 +254,13 @@ class MainLoop {
     if (m.t === 'execute' && !this.cacheSaved) {
       // After the first cell's reply: keep TypeScript's compiled code for the next kernel start.
       this.cacheSaved = true;
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      setImmediate(() => (require('./converter') as typeof import('./converter')).saveTypeScriptCache());
+      // And build a startup snapshot (kernel/snapshot.ts) in the background when there is none that fits.
+      setImmediate(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        (require('./converter') as typeof import('./converter')).saveTypeScriptCache();
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        (require('./snapshot') as typeof import('./snapshot')).scheduleSnapshotBuild(this.session.declarationFiles());
+      });
     }
   }
 
@@ -384,4 +390,16 @@ export function main(configPath: string): void {
   });
 }
 
-if (require.main === module) main(parseArgs(process.argv.slice(2)));
+/** Start the kernel for a command line (`--config-path <connection file>`), in this process. */
+export function start(args: string[]): void {
+  main(parseArgs(args));
+}
+
+/** What a startup snapshot's main function calls (kernel/snapshot.ts): the kernel in this process, TypeScript already loaded. */
+export function startFromSnapshot(args: string[]): void {
+  start(args);
+}
+
+// What kernel.json runs: from a startup snapshot when one fits (kernel/launch.ts), else here.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+if (require.main === module) (require('./launch') as typeof import('./launch')).launch(process.argv.slice(2));

@@ -6,7 +6,14 @@
  */
 import * as fs from 'fs';
 
-/** Pids of every live descendant of `pid` (children, grandchildren, ...), parents before children. */
+/**
+ * Processes the kernel started for itself that may outlive it (the startup snapshot's
+ * background builder, kernel/snapshot.ts): {@link descendants} leaves them and their
+ * children out, so a shutdown does not stop them.
+ */
+export const spared = new Set<number>();
+
+/** Pids of every live descendant of `pid` (children, grandchildren, ...), parents before children; {@link spared} ones left out. */
 export function descendants(pid: number = process.pid): number[] {
   let entries: string[];
   try {
@@ -33,6 +40,7 @@ export function descendants(pid: number = process.pid): number[] {
   const queue = [...(children.get(pid) ?? [])];
   while (queue.length) {
     const p = queue.shift()!;
+    if (spared.has(p)) continue;
     out.push(p);
     queue.push(...(children.get(p) ?? []));
   }

@@ -60,7 +60,7 @@ export class TypeScriptSession {
   constructor(rootDir: string = process.cwd()) {
     installFallbacks();
     // TensorFlow.js throws ten and more frames deep: keep enough frames to reach the cell's own.
-    Error.stackTraceLimit = Math.max(Error.stackTraceLimit, 50);
+    Error.stackTraceLimit = Math.max(Number.isFinite(Error.stackTraceLimit) ? Error.stackTraceLimit : 10, 50);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     const converters: ConverterSet = {
@@ -93,8 +93,8 @@ export class TypeScriptSession {
         this.diagnostics = r.diagnostics;
         this.lastExpressionVar = r.lastExpressionVar;
         // Name the cell's script and keep its source maps: runtime errors then show the cell's lines (kernel/cellmap.ts).
-        const maps = (r as { sourceMaps?: [string, string] }).sourceMaps;
-        if (r.output && maps && !r.diagnostics.length) {
+        const maps = (r as { sourceMaps?: string[] }).sourceMaps;
+        if (r.output && maps?.length && !r.diagnostics.length) {
           // tslab's executor puts `(function(exports, require) { ` (async when awaiting) in front of the first line.
           const prefix = (r.hasToplevelAwait ? '(async function(exports, require) { ' : '(function(exports, require) { ').length;
           const executionCount = this.cell?.code === src ? this.cell.executionCount : undefined;
@@ -218,6 +218,16 @@ export class TypeScriptSession {
       return this.executor.inspect(probe, 4 + (end - start) - 1) ?? undefined;
     } catch {
       return undefined;
+    }
+  }
+
+  /** The declaration files the type checker read (for the startup snapshot, kernel/snapshot.ts); empty before the first cell. */
+  declarationFiles(): string[] {
+    const c = this.node as (Converter & { gradlabDeclarationFiles?: () => string[] }) | undefined;
+    try {
+      return c?.gradlabDeclarationFiles?.() ?? [];
+    } catch {
+      return [];
     }
   }
 

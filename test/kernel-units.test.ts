@@ -184,6 +184,19 @@ describe('kernel: runtime errors at the cell\'s line (kernel/cellmap.ts)', () =>
     assert.equal(cells.frame('gradlab-cell-999', 1, 1), undefined);
   });
 
+  it('composes one map or several (outermost first), and refuses a cell without a map', () => {
+    const cells = new CellScripts();
+    // One map straight from the JavaScript that runs to the emitted cell (line 0: `export {};`).
+    const direct = JSON.stringify({ version: 3, sources: ['__tslab__.ts'], mappings: 'AACA;AACA;AACA' });
+    const url = cells.add({ code: 'const o: any = null;\n  o.deep;', executionCount: 3, prefix: 30, sourceMaps: [direct] }).match(/sourceURL=(\S+)/)![1]!;
+    assert.deepEqual(cells.frame(url, 2, 5), { label: 'Cell In[3]', code: 'const o: any = null;\n  o.deep;', line: 1, column: 4 });
+    // Three maps: each one-to-one, shifting a line; the last one is the emit's.
+    const shift = JSON.stringify({ version: 3, sources: ['x.js'], mappings: ';AAAA;AACA;AACA' });
+    const url3 = cells.add({ code: 'a\nb\nc', prefix: 0, sourceMaps: [shift, shift, direct] }).match(/sourceURL=(\S+)/)![1]!;
+    assert.equal(cells.frame(url3, 3, 1)!.line, 0, 'generated line 2 -> 1 -> 0 -> cell line 0 (emitted line 1)');
+    assert.throws(() => cells.add({ code: 'x', prefix: 0, sourceMaps: [] }), /at least one source map/);
+  });
+
   it('decodes a cell\'s maps only when a frame needs them: a map that does not parse leaves the frame unmapped', () => {
     const lazy = new SourceMap('not json', true); // no error until a lookup
     assert.throws(() => lazy.find(0, 0), SyntaxError);
@@ -335,6 +348,58 @@ describe("kernel: tslab's converter with the shorthand and property-name fixes (
     assert.equal(await value('function h({ c: z }: typeof obj) { return z; }\nh(obj)'), 3);
     assert.deepEqual(await value('const lit: typeof obj = { c: 5, d: 6 };\nconst { obj: inner } = { obj: 7 };\n[lit.c, inner, obj.c]'), [5, 7, 3]);
   });
+
+  it("emits a cell's CommonJS in one step, as tslab's two steps did (same code; enums and namespaces equivalent)", () => {
+    // Two converters fed the same cells: one writes CommonJS from the checked program
+    // (one source map), the other takes tslab's second transpileModule (GRADLAB_KERNEL_TWO_STEP=1).
+    const { createConverter } = converterModule().module;
+    const direct = createConverter({ isJS: false, isBrowser: false });
+    const twoStep = createConverter({ isJS: false, isBrowser: false });
+    const cells = [
+      '1 + 1',
+      'const a = 1; let b = 2; var c = 3;',
+      'b = b + a; c++; b',
+      'function f(x: number) { return x * a; }\nf(2)',
+      'class K { constructor(public v: number) {} get w() { return this.v + b; } }\nnew K(3).w',
+      'enum E { A, B = 5 }\nE.B',
+      'interface I { x: number }\ntype T = I | string;\nconst i: I = { x: 1 };\ni',
+      "import * as path from 'path';\npath.join('a', 'b')",
+      "import { join as j } from 'path';\nimport fs from 'fs';\nj('x') + typeof fs.readFileSync",
+      'const o = { a, b };\nconst { a: aa, ...rest } = o;\nrest',
+      'let [p, q = 2] = [1];\n[p, q] = [q, p];\np',
+      'const r = await Promise.resolve(5);\nr',
+      "const mod = await import('path');\nmod.sep",
+      'let z = 1; z = 2; z += 3; function hz() { return z; }\nhz()',
+      'namespace NS { export const n = 1; }\nNS.n',
+      "import type { Stats } from 'fs';\nlet st: Stats | null = null;\nst",
+      'z++; f(z) + E.A + new K(1).v',
+    ];
+    const saved = process.env.GRADLAB_KERNEL_TWO_STEP;
+    try {
+      let [declD, declT] = ['', ''];
+      for (const cell of cells) {
+        delete process.env.GRADLAB_KERNEL_TWO_STEP;
+        const d = direct.convert(declD, cell);
+        process.env.GRADLAB_KERNEL_TWO_STEP = '1';
+        const t = twoStep.convert(declT, cell);
+        assert.deepEqual([d.diagnostics, t.diagnostics], [[], []], cell);
+        assert.equal((d as { sourceMaps?: string[] }).sourceMaps?.length, 1, `one map: ${cell}`);
+        assert.equal((t as { sourceMaps?: string[] }).sourceMaps?.length, 2, `two maps: ${cell}`);
+        assert.doesNotMatch(d.output!, /sourceMappingURL|^\s*(import|export)\s/m, cell);
+        assert.deepEqual([d.declOutput, d.lastExpressionVar, d.hasToplevelAwait], [t.declOutput, t.lastExpressionVar, t.hasToplevelAwait], cell);
+        // TypeScript's CommonJS emit from the original tree assigns `exports.E = E` after an enum's
+        // or namespace's body instead of inside it; everything else is the same text.
+        const norm = (js: string) => js.replace(/exports\.(\w+) = \1;\n/g, '').replace(/\(exports\.(\w+) = \1 = \{\}\)/g, '($1 = {})');
+        assert.equal(norm(d.output!), norm(t.output!), cell);
+        [declD, declT] = [d.declOutput!, t.declOutput!];
+      }
+    } finally {
+      if (saved === undefined) delete process.env.GRADLAB_KERNEL_TWO_STEP;
+      else process.env.GRADLAB_KERNEL_TWO_STEP = saved;
+      direct.close();
+      twoStep.close();
+    }
+  });
 });
 
 describe("kernel: TypeScript's V8 code cache (kernel/converter.ts)", () => {
@@ -373,5 +438,118 @@ describe("kernel: TypeScript's V8 code cache (kernel/converter.ts)", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
+  this.timeout(300_000);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const snap = require('../kernel/snapshot') as typeof import('../kernel/snapshot');
+  const tsLib = path.dirname(snap.typeScriptFile());
+  // Two declaration files a kernel parses (small ones keep the build short).
+  const files = [path.join(tsLib, 'lib.es2015.symbol.d.ts'), path.join(tsLib, 'lib.es2016.array.include.d.ts')];
+  let base: string;
+  let dir: string;
+  let blob: string;
+  before(() => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-snapshot-test-'));
+    dir = path.join(base, 'cache');
+    blob = snap.buildSnapshot(dir, files);
+  });
+  after(() => fs.rmSync(base, { recursive: true, force: true }));
+
+  /** A stand-in for kernel.js: the snapshot's main function calls its startFromSnapshot. */
+  const probe = () => {
+    const file = path.join(base, 'probe.js');
+    fs.writeFileSync(file, `exports.startFromSnapshot = (args) => {
+      const fs = require('fs');
+      const s = globalThis.__gradlabSnapshot, cache = globalThis.__gradlabPreparsed, ts = s.ts;
+      const f = ${JSON.stringify(files[0])};
+      const before = cache.size;
+      const hit = ts.createSourceFile(f, fs.readFileSync(f, 'utf8'), { languageVersion: ts.ScriptTarget.ES2022 });
+      const afterHit = cache.size;
+      ts.createSourceFile(${JSON.stringify(files[1])}, 'interface Changed {}', { languageVersion: ts.ScriptTarget.ES2022 });
+      console.log(JSON.stringify({ args, before, afterHit, afterMiss: cache.size, statements: hit.statements.length, stack: new Error('x').stack.split('\\n').length > 1 }));
+    };`);
+    return file;
+  };
+
+  it('builds into a 0700 folder (files 0600), is used when it fits, and answers parses from its parsed files', () => {
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(blob).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.join(dir, snap.MANIFEST)).mode & 0o777, 0o600);
+    assert.equal(snap.usableSnapshot(dir), blob);
+    const out = JSON.parse(execFileSync(process.execPath, ['--snapshot-blob', blob, probe(), '--config-path', 'x'], { encoding: 'utf8' }));
+    // The same file with the same text: the parsed one, handed out once; other text: parsed as usual.
+    assert.deepEqual(out, { args: ['--config-path', 'x'], before: 2, afterHit: 1, afterMiss: 1, statements: out.statements, stack: true });
+    assert.ok(out.statements > 0);
+  });
+
+  it('is not used when an input changed, its blob is cut short, or others could write its folder', () => {
+    const t = fs.statSync(files[0]!).mtime;
+    const manifest = path.join(dir, snap.MANIFEST);
+    const saved = fs.readFileSync(manifest, 'utf8');
+    try {
+      fs.writeFileSync(manifest, saved.replace(/"key":"[0-9a-f]+"/, '"key":"0000000000000000"'));
+      assert.equal(snap.usableSnapshot(dir), undefined, 'a key that does not match the files');
+      fs.writeFileSync(manifest, saved);
+      const m = JSON.parse(saved) as { files: string[] };
+      fs.writeFileSync(manifest, JSON.stringify({ ...JSON.parse(saved), files: [...m.files, path.join(base, 'gone.d.ts')] }));
+      assert.equal(snap.usableSnapshot(dir), undefined, 'a file that is gone');
+      fs.writeFileSync(manifest, saved);
+      fs.chmodSync(dir, 0o777);
+      assert.equal(snap.usableSnapshot(dir), undefined, 'a folder others can write');
+      fs.chmodSync(dir, 0o700);
+      fs.writeFileSync(manifest, 'not json');
+      assert.equal(snap.usableSnapshot(dir), undefined, 'a damaged manifest');
+      fs.writeFileSync(manifest, saved);
+      assert.equal(snap.usableSnapshot(dir), blob);
+      // Changing an input file's time (as an upgrade of @types/node does) changes the key.
+      assert.notEqual(snap.snapshotKey(files), snap.snapshotKey([files[0]!]));
+      const copy = path.join(base, 'copy.d.ts');
+      fs.copyFileSync(files[0]!, copy);
+      const k1 = snap.snapshotKey([copy]);
+      fs.utimesSync(copy, new Date(t.getTime() + 5000), new Date(t.getTime() + 5000));
+      assert.notEqual(snap.snapshotKey([copy]), k1);
+    } finally {
+      fs.chmodSync(dir, 0o700);
+      fs.writeFileSync(manifest, saved);
+    }
+    const bytes = fs.readFileSync(blob);
+    try {
+      fs.writeFileSync(blob, bytes.subarray(0, 1000));
+      assert.equal(snap.usableSnapshot(dir), undefined, 'a blob cut short');
+    } finally {
+      fs.writeFileSync(blob, bytes);
+    }
+  });
+
+  it('falls back when a blob of the right size is damaged: the child dies before starting, the blob is deleted', async () => {
+    const bytes = fs.readFileSync(blob);
+    const damaged = path.join(base, 'damaged.blob');
+    fs.writeFileSync(damaged, Buffer.alloc(bytes.length, 7));
+    assert.equal(await snap.runFromSnapshot(damaged, probe(), []), false);
+    assert.equal(fs.existsSync(damaged), false);
+  });
+
+  it('starts a kernel from it (kernel.js through kernel/launch.ts), and without it when its blob is damaged', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { KernelClient } = require('../kernel/client') as typeof import('../kernel/client');
+    const env = { ...process.env, GRADLAB_KERNEL_CACHE: dir };
+    const check = async () => {
+      const k = await KernelClient.start({ cwd: process.cwd(), env, log: () => undefined });
+      try {
+        const r = await k.execute("[1 + 1, typeof (globalThis as any).__gradlabSnapshot, new Error('x').stack!.split('\\n').length > 1]");
+        const text = r.outputs.find((m) => m.msg_type === 'execute_result')?.content.data as Record<string, string> | undefined;
+        const bad = await k.execute("const n: number = 'a';");
+        return { text: text?.['text/plain'], typeError: bad.status };
+      } finally {
+        await k.shutdown();
+      }
+    };
+    assert.deepEqual(await check(), { text: "[ 2, 'object', true ]", typeError: 'error' });
+    fs.writeFileSync(blob, Buffer.alloc(fs.statSync(blob).size, 7));
+    assert.deepEqual(await check(), { text: "[ 2, 'undefined', true ]", typeError: 'error' }, 'started without the damaged snapshot');
+    assert.equal(fs.existsSync(blob), false, 'the damaged blob is deleted');
   });
 });

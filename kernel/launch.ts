@@ -1,0 +1,26 @@
+/**
+ * How dist/kernel/kernel.js starts when run as a program (what kernel.json
+ * runs): the gradlab kernel from a V8 startup snapshot when a usable one
+ * exists (kernel/snapshot.ts: TypeScript loaded and its declarations parsed
+ * ahead), in a child Node that this process relays signals to; else in this
+ * process as before. `GRADLAB_KERNEL_SNAPSHOT=0`: never from a snapshot.
+ */
+import * as path from 'path';
+import { runFromSnapshot, snapshotsEnabled, usableSnapshot } from './snapshot';
+
+function here(args: string[]): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('./kernel') as typeof import('./kernel')).start(args);
+}
+
+/** Start the kernel for `args`: from the snapshot when one fits, else (or when it fails to start) here. */
+export function launch(args: string[]): void {
+  const blob = snapshotsEnabled() ? usableSnapshot() : undefined;
+  if (!blob) return here(args);
+  void runFromSnapshot(blob, path.join(__dirname, 'kernel.js'), args).then((ok) => {
+    if (!ok) {
+      process.stderr.write('gradlab kernel: the startup snapshot did not start (deleted; the next start builds a new one); starting without it\n');
+      here(args);
+    }
+  });
+}

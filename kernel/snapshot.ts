@@ -1,0 +1,324 @@
+/**
+ * Kernel start from a V8 startup snapshot (Node's `--snapshot-blob`, see
+ * Node's docs "Startup snapshot API" and `v8.startupSnapshot`).
+ *
+ * Most of a kernel start is TypeScript's: loading the compiler (about 9 MB of
+ * JavaScript) and parsing the declarations a cell can use (the default lib and
+ * @types/node, about 2.9 MB) before the first cell is checked. A snapshot
+ * holds both, already done: the compiler loaded (tslab's copy) and those files
+ * parsed into SourceFiles, which TypeScript's `createSourceFile` hands out
+ * instead of parsing again when the program asks for the same file with the
+ * same text and options (anything else is parsed as usual, so a stale entry
+ * costs time, never correctness).
+ *
+ * - Built lazily: after the first cell of a kernel started without one, in a
+ *   background process at low priority ({@link scheduleSnapshotBuild}), with
+ *   the declaration files that kernel's program read; checked by starting once
+ *   from it before it is used; written to a temporary name and renamed.
+ * - Kept in the code cache's folder ({@link codeCacheDir}: the user's own,
+ *   mode 0700); V8 trusts a snapshot as it trusts code, so one in a folder or
+ *   file that another user could write is never used.
+ * - Keyed ({@link snapshotKey}) by Node's version, architecture and binary,
+ *   and the size and time of TypeScript's file and of each parsed file: any
+ *   change and the kernel starts without it (and builds a new one).
+ * - Used by kernel/launch.ts (what kernel.json runs): it starts
+ *   `node --snapshot-blob <blob> kernel.js ...` as a child and relays signals
+ *   and the exit code; when that child dies before the kernel started (a
+ *   damaged blob), the blob is deleted and the kernel runs without it.
+ *   `GRADLAB_KERNEL_SNAPSHOT=0` turns all of this off.
+ */
+import { execFileSync, spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { Readable } from 'stream';
+import { codeCacheDir } from './converter';
+import { spared } from './procs';
+
+/** Bumped when the snapshot's content or the way it is used changes. */
+const FORMAT = 2;
+/** The manifest: which files the current snapshot parsed, its key and size. */
+export const MANIFEST = 'snapshot.json';
+
+interface Manifest {
+  format: number;
+  key: string;
+  files: string[];
+  blobSize: number;
+}
+
+/** What the snapshot's main function leaves for the kernel (kernel/converter.ts loadTypeScript). */
+export interface SnapshotState {
+  ts: unknown;
+  tsFile: string;
+}
+
+/** The snapshot's state when this process started from one. */
+export function snapshotState(): SnapshotState | undefined {
+  return (globalThis as { __gradlabSnapshot?: SnapshotState }).__gradlabSnapshot;
+}
+
+/** tslab's TypeScript (the compiler the kernel checks cells with). */
+export function typeScriptFile(): string {
+  const tslabDir = path.dirname(require.resolve('tslab/package.json'));
+  return require.resolve('@tslab/typescript-for-tslab', { paths: [tslabDir] });
+}
+
+/** Whether snapshots are turned on (`GRADLAB_KERNEL_SNAPSHOT=0` turns them off). */
+export function snapshotsEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.GRADLAB_KERNEL_SNAPSHOT !== '0';
+}
+
+/** The key of a snapshot of `files`: Node, TypeScript's file, each file's size and time. Throws when a file is gone. */
+export function snapshotKey(files: string[], tsFile: string = typeScriptFile()): string {
+  const h = crypto.createHash('sha1');
+  h.update([FORMAT, process.version, process.arch, process.execPath].join('\0'));
+  for (const f of [tsFile, ...files]) {
+    const st = fs.statSync(f);
+    h.update(`\0${f}\0${st.size}\0${st.mtimeMs}`);
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Owned by this user and not writable by others (a snapshot runs as code). */
+function private_(file: string): boolean {
+  const st = fs.statSync(file);
+  return (typeof process.getuid !== 'function' || st.uid === process.getuid()) && (st.mode & 0o022) === 0;
+}
+
+/** The snapshot to start from, when there is one that fits this Node, TypeScript and these files; else undefined. */
+export function usableSnapshot(dir: string = codeCacheDir()): string | undefined {
+  try {
+    if (!private_(dir)) return undefined;
+    const m = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')) as Manifest;
+    if (m.format !== FORMAT || !Array.isArray(m.files) || typeof m.key !== 'string') return undefined;
+    if (snapshotKey(m.files) !== m.key) return undefined;
+    const blob = path.join(dir, `snapshot-${m.key}.blob`);
+    if (fs.statSync(blob).size !== m.blobSize || !private_(blob)) return undefined;
+    return blob;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Run `entry args` in a child Node started from `blob`, relaying SIGINT,
+ * SIGTERM and SIGHUP to it and exiting with its exit code (or its signal). Resolves false,
+ * with the blob deleted, when the child ended before the snapshot's main
+ * function ran (a damaged blob): the caller then runs the kernel itself.
+ */
+export function runFromSnapshot(blob: string, entry: string, args: string[]): Promise<boolean> {
+  return new Promise((resolve) => {
+    let ready = false;
+    let settled = false;
+    const child = spawn(process.execPath, ['--snapshot-blob', blob, entry, ...args], {
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    });
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    const relay = signals.map((s) => [s, () => child.kill(s)] as const);
+    for (const [s, f] of relay) process.on(s, f);
+    const fail = () => {
+      if (settled) return;
+      settled = true;
+      for (const [s, f] of relay) process.off(s, f);
+      try {
+        fs.unlinkSync(blob);
+      } catch {
+        // already gone
+      }
+      resolve(false);
+    };
+    const marker = child.stdio[3] as Readable | null;
+    marker?.on('error', () => undefined);
+    marker?.once('data', () => {
+      ready = true;
+      settled = true;
+      marker.destroy();
+      // The kernel exits with the process that started it: this launcher too (the kernel then sees its parent gone).
+      const parent = process.ppid;
+      setInterval(() => {
+        if (process.ppid !== parent) process.exit(0);
+      }, 1000).unref();
+      resolve(true);
+    });
+    child.on('error', () => fail());
+    child.on('exit', (code, signal) => {
+      if (!ready) return fail();
+      if (signal) {
+        // End the same way (a front end reports a kernel killed by SIGKILL as such).
+        for (const [s, f] of relay) process.off(s, f);
+        process.kill(process.pid, signal);
+        setTimeout(() => process.exit(128 + (os.constants.signals[signal] ?? 0)), 200);
+        return;
+      }
+      process.exit(code ?? 1);
+    });
+  });
+}
+
+/** The text TypeScript's `createSourceFile` starts with (the snapshot's copy answers from its parsed files first). */
+const PARSE_ANCHOR = 'function createSourceFile(fileName, sourceText, languageVersionOrOptions, setParentNodes = false, scriptKind) {';
+const PARSE_FIX = `${PARSE_ANCHOR}
+    const gradlabParsed = gradlabPreparsed(fileName, sourceText, languageVersionOrOptions, setParentNodes, scriptKind);
+    if (gradlabParsed) return gradlabParsed;`;
+/** Looks up a file parsed when the snapshot was built: same name, text, language version and format; used once. */
+const PARSE_FN = `
+function gradlabPreparsed(fileName, sourceText, options, setParentNodes, scriptKind) {
+  const cache = globalThis.__gradlabPreparsed;
+  const hit = cache && cache.get(fileName);
+  if (!hit || setParentNodes || scriptKind !== undefined || hit.file.text !== sourceText) return undefined;
+  const o = typeof options === "object" ? options : { languageVersion: options };
+  if (o.languageVersion !== hit.languageVersion || o.impliedNodeFormat !== undefined) return undefined;
+  cache.delete(fileName);
+  if (o.setExternalModuleIndicator) o.setExternalModuleIndicator(hit.file);
+  return hit.file;
+}
+`;
+
+/**
+ * The snapshot's entry script (run by `node --build-snapshot`; it may only
+ * require Node's own modules, so TypeScript is read and evaluated as text):
+ * loads TypeScript, parses `files`, and sets the main function that starts
+ * the kernel script named on the command line.
+ */
+export function entrySource(tsFile: string, files: string[]): string {
+  return `'use strict';
+const fs = require('fs');
+const path = require('path');
+const v8 = require('v8');
+const TS_FILE = ${JSON.stringify(tsFile)};
+const FILES = ${JSON.stringify(files)};
+const source = fs.readFileSync(TS_FILE, 'utf8');
+const anchor = ${JSON.stringify(PARSE_ANCHOR)};
+if (source.split(anchor).length !== 2) throw new Error('gradlab snapshot: TypeScript is not the version gradlab patches');
+const patched = source.replace(anchor, () => ${JSON.stringify(PARSE_FIX)}) + ${JSON.stringify(PARSE_FN)};
+const mod = { exports: {} };
+(0, eval)('(function (exports, require, module, __filename, __dirname) {' + patched + '\\n})')(mod.exports, require, mod, TS_FILE, path.dirname(TS_FILE));
+const ts = mod.exports;
+// tslab's target for Node >= 18 (tslab/dist/converter.js getTranspileTargets).
+const languageVersion = ts.ScriptTarget.ES2022;
+const parsed = new Map();
+for (const f of FILES) {
+  parsed.set(f, { languageVersion, file: ts.createSourceFile(f, fs.readFileSync(f, 'utf8'), { languageVersion }) });
+}
+globalThis.__gradlabPreparsed = parsed;
+v8.startupSnapshot.setDeserializeMainFunction(() => {
+  if (process.env.GRADLAB_SNAPSHOT_VERIFY === '1') {
+    process.stdout.write('gradlab-snapshot-ok ' + parsed.size + ' ' + ts.version + '\\n');
+    return;
+  }
+  // Node leaves Error.stackTraceLimit out of a snapshot: without it errors carry no stack frames.
+  if (typeof Error.stackTraceLimit !== 'number') Error.stackTraceLimit = 10;
+  globalThis.__gradlabSnapshot = { ts, tsFile: TS_FILE };
+  try {
+    fs.writeSync(3, 'R');
+    fs.closeSync(3);
+  } catch {}
+  const entry = path.resolve(process.argv[1]);
+  require('module').createRequire(entry)(entry).startFromSnapshot(process.argv.slice(2));
+});
+`;
+}
+
+/**
+ * Build the snapshot of `files` into `dir` (synchronously: the background
+ * process of {@link scheduleSnapshotBuild} runs this), check that Node starts
+ * from it, then rename it into place and write the manifest. Returns the blob.
+ */
+export function buildSnapshot(dir: string, files: string[]): string {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+  const tsFile = typeScriptFile();
+  const key = snapshotKey(files, tsFile);
+  const entry = path.join(dir, `snapshot-entry.${process.pid}.js`);
+  const tmp = path.join(dir, `snapshot-${key}.${process.pid}.tmp`);
+  const blob = path.join(dir, `snapshot-${key}.blob`);
+  try {
+    fs.writeFileSync(entry, entrySource(tsFile, files), { mode: 0o600 });
+    execFileSync(process.execPath, ['--snapshot-blob', tmp, '--build-snapshot', entry], { stdio: 'ignore', timeout: 300_000 });
+    fs.chmodSync(tmp, 0o600);
+    const out = execFileSync(process.execPath, ['--snapshot-blob', tmp, entry], {
+      env: { ...process.env, GRADLAB_SNAPSHOT_VERIFY: '1' }, encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    if (!out.startsWith(`gradlab-snapshot-ok ${files.length} `)) throw new Error(`gradlab snapshot: the check run printed ${JSON.stringify(out)}`);
+    const size = fs.statSync(tmp).size;
+    fs.renameSync(tmp, blob);
+    const manifest: Manifest = { format: FORMAT, key, files, blobSize: size };
+    const mtmp = path.join(dir, `${MANIFEST}.${process.pid}.tmp`);
+    fs.writeFileSync(mtmp, JSON.stringify(manifest), { mode: 0o600 });
+    fs.renameSync(mtmp, path.join(dir, MANIFEST));
+    for (const f of fs.readdirSync(dir)) {
+      if (/^snapshot-[0-9a-f]+\.blob$/.test(f) && path.join(dir, f) !== blob) fs.rmSync(path.join(dir, f), { force: true });
+    }
+    return blob;
+  } finally {
+    fs.rmSync(entry, { force: true });
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * After the first cell of a kernel that started without a snapshot: build one
+ * in a background process (low priority, one at a time per folder), for the
+ * declaration files the kernel's program read. Best effort: failures are ignored.
+ */
+export function scheduleSnapshotBuild(files: string[], dir: string = codeCacheDir()): void {
+  if (!snapshotsEnabled() || snapshotState()) return;
+  try {
+    // Files on disk only (tslab's __prev__.d.ts of earlier cells lives in memory).
+    files = files.filter((f) => path.isAbsolute(f) && fs.statSync(f, { throwIfNoEntry: false })?.isFile());
+    if (!files.length) return;
+    if (usableSnapshot(dir)) return;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!private_(dir)) return;
+    const lock = path.join(dir, 'snapshot.lock');
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+    } catch {
+      // Another kernel builds; take over when its builder is gone or took more than ten minutes.
+      if (builderAlive(lock) && Date.now() - fs.statSync(lock).mtimeMs < 600_000) return;
+      fs.writeFileSync(lock, String(process.pid), { mode: 0o600 });
+    }
+    const list = path.join(dir, `snapshot-files.${process.pid}.json`);
+    fs.writeFileSync(list, JSON.stringify(files), { mode: 0o600 });
+    const child = spawn(process.execPath, [__filename, '--build', dir, list, lock], { detached: true, stdio: 'ignore' });
+    child.on('error', () => undefined);
+    if (child.pid) {
+      // A kernel's shutdown stops the processes it started: not this one (a few seconds, then it exits).
+      spared.add(child.pid);
+      fs.writeFileSync(lock, String(child.pid), { mode: 0o600 });
+      try {
+        os.setPriority(child.pid, 19);
+      } catch {
+        // not allowed: it runs at normal priority
+      }
+    }
+    child.unref();
+  } catch {
+    // no snapshot this time
+  }
+}
+
+/** Whether the process named in a lock file (its pid) still runs. */
+function builderAlive(lock: string): boolean {
+  try {
+    process.kill(Number(fs.readFileSync(lock, 'utf8')), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Background builder: `node snapshot.js --build <dir> <files.json> <lock>`. */
+if (require.main === module && process.argv[2] === '--build') {
+  const [dir, list, lock] = process.argv.slice(3) as [string, string, string];
+  try {
+    buildSnapshot(dir, JSON.parse(fs.readFileSync(list, 'utf8')) as string[]);
+  } catch {
+    // best effort: the next kernel start tries again
+  } finally {
+    fs.rmSync(list, { force: true });
+    fs.rmSync(lock, { force: true });
+  }
+}
