@@ -310,5 +310,11 @@ describe('dist/ddp: DistributedDataParallel', function () {
     assert.equal(r.overlapped, 1.75);
     assert.equal(r.saved, 0.75);
     assert.equal(overlapTimeline(2, [{ bytes: 1, seconds: 0.1 }]).overlapped, 2.1);
+    // One bucket of 3 bytes after a 0.1 s backward: (0.1·3)/3 rounds to 0.10000000000000002 in float64;
+    // the bucket must still be ready when backward ends, so nothing is saved (and nothing is lost).
+    const one = overlapTimeline(0.1, [{ bytes: 3, seconds: 0.05 }]);
+    assert.equal(one.timeline[0]!.ready, 0.1);
+    assert.equal(one.saved, 0);
+    assert.equal(one.overlapped, one.sequential);
   });
 });

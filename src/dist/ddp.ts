@@ -146,7 +146,8 @@ export function overlapTimeline(
   const timeline = buckets.map((b, index) => {
     if (!(b.seconds >= 0) || !(b.bytes >= 0)) throw new Error(`overlapTimeline: bucket ${index} needs bytes ≥ 0 and seconds ≥ 0, got ${JSON.stringify(b)}`);
     done += b.bytes;
-    const ready = total > 0 ? (backwardSeconds * done) / total : backwardSeconds;
+    // min(): (b·t)/t can round one ulp above b, which would make the last bucket ready after backward ends
+    const ready = total > 0 ? Math.min(backwardSeconds, (backwardSeconds * done) / total) : backwardSeconds;
     const start = Math.max(ready, free), end = start + b.seconds;
     free = end;
     return { index, ready, start, end };
