@@ -9,7 +9,6 @@
  * busbw = algbw · 2(n−1)/n. Ratios: busbw / raw point-to-point throughput.
  * (The gloo column is measured separately, with torch.distributed.)
  */
-import * as os from 'os';
 import { spawnRanks } from '../src/dist';
 import { glooReference } from './dist-gloo';
 import { median, type BenchResult } from './report';
@@ -134,19 +133,6 @@ export async function ringAllReduceTime(n: number, bytes: number, reps: number):
   return median(res[0]!.result as number[]);
 }
 
-/**
- * The most a ring all-reduce can reach, as a fraction of the one-way
- * point-to-point throughput, when every byte costs the same CPU time c to
- * send and to receive (a socket on one host: the kernel copies it on both
- * sides) and p2p = 1/c: each rank sends and receives 2(n−1)/n·S bytes, so all
- * ranks together need 4(n−1)·S·c of CPU time, spread over min(n, cores) cores;
- * busbw = 2(n−1)/n·S/t ≤ min(n, cores)/(2n) · p2p. 0.5 with a core per rank,
- * 0.25 for 4 ranks on 2 cores. The additions only lower it further.
- */
-export function ringCopyBound(n: number, cores: number): number {
-  return Math.min(n, cores) / (2 * n);
-}
-
 export async function benchDist(): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   const p2p = await p2pThroughput(64 * MiB, 4);
@@ -167,8 +153,6 @@ export async function benchDist(): Promise<BenchResult[]> {
       out.push({ name: `ring all-reduce busbw n=${n} ${size}`, value: busbw / 1e9, unit: 'GB/s', reference: 'raw p2p 64 MiB', ratio: busbw / p2p });
       if (bytes === 64 * MiB) {
         out.push({ name: `  vs p2p exchange n=${n} ${size}`, value: busbw / 1e9, unit: 'GB/s', reference: 'p2p exchange 64 MiB', ratio: busbw / exchange });
-        const bound = ringCopyBound(n, os.cpus().length) * p2p;
-        out.push({ name: `  vs CPU-copy bound n=${n} ${size}`, value: bound / 1e9, unit: `GB/s (min(n, ${os.cpus().length} cores)/(2n) × p2p)`, reference: 'the bound', ratio: busbw / bound });
       }
       const g = gloo.rows.find((r) => r.collective === 'all_reduce' && r.n === n && r.bytes === bytes);
       if (g) {
