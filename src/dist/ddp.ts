@@ -159,6 +159,22 @@ export function overlapTimeline(
 
 const now = () => performance.now() / 1000;
 
+/** A bucket's gradients packed into one Float32Array and divided by N (DDP divides before the all-reduce). */
+async function packDivided(g: readonly [string, Tensor][], N: number): Promise<Float32Array> {
+  const flat = await flatten(g.map(([, p]) => p.grad!));
+  for (let i = 0; i < flat.length; i++) flat[i] /= N;
+  return flat;
+}
+
+/** Replace each parameter's `.grad` in bucket `g` by its slice of the reduced `flat`. */
+function writeBack(g: readonly [string, Tensor][], flat: Float32Array): void {
+  unflatten(flat, g.map(([, p]) => p.shape)).forEach((t, i) => {
+    const p = g[i]![1];
+    p.grad!.dispose();
+    p.grad = t;
+  });
+}
+
 /** A JSON string through a Float32Array (char codes < 2^16 are exact in float32), for the signature check. */
 const encode = (s: string) => Float32Array.from(s, (c) => c.charCodeAt(0));
 const decode = (a: Float32Array) => {
@@ -229,8 +245,8 @@ export class DistributedDataParallel {
   /** The overlapped backward in progress (its hooks act only then). */
   private active: {
     t0: number;
+    /** Gradients each bucket still waits for (0: ready). */
     left: number[];
-    ready: boolean[];
     readyAt: number[];
     next: number;
     chain: Promise<void>;
@@ -331,7 +347,6 @@ export class DistributedDataParallel {
     const st = (this.active = {
       t0,
       left: this.groups.map((g) => g.length),
-      ready: this.groups.map(() => false),
       readyAt: this.groups.map(() => 0),
       next: 0,
       chain: Promise.resolve(),
@@ -349,7 +364,7 @@ export class DistributedDataParallel {
     this.active = null;
     if (st.next < this.groups.length) {
       await st.chain.catch(() => undefined);
-      const missing = this.groups.flatMap((g, b) => (st.ready[b] ? [] : g.filter(([, p]) => p.grad === null).map(([name]) => `'${name}'`)));
+      const missing = this.groups.flatMap((g, b) => (st.left[b] === 0 ? [] : g.filter(([, p]) => p.grad === null).map(([name]) => `'${name}'`)));
       const why =
         `DistributedDataParallel.backward on rank ${this.pg.rank}: parameter(s) ${missing.join(', ') || '(of a bucket)'} got no gradient from this backward: ` +
         'they were not used to compute the loss. Every parameter must receive a gradient on every rank ' +
@@ -359,13 +374,7 @@ export class DistributedDataParallel {
     }
     await st.chain;
     let t = now();
-    this.groups.forEach((g, b) => {
-      unflatten(st.flats[b]!, g.map(([, p]) => p.shape)).forEach((v, i) => {
-        const p = g[i]![1];
-        p.grad!.dispose();
-        p.grad = v;
-      });
-    });
+    this.groups.forEach((g, b) => writeBack(g, st.flats[b]!));
     report.unpackSeconds = now() - t;
     t = now();
     report.totalSeconds = t - t0;
@@ -380,8 +389,8 @@ export class DistributedDataParallel {
     const st = this.active;
     const b = this.bucketOf.get(p);
     if (!st || b === undefined) return;
-    if (--st.left[b] === 0) (st.ready[b] = true), (st.readyAt[b] = now() - st.t0);
-    while (st.next < this.groups.length && st.ready[st.next]) {
+    if (--st.left[b] === 0) st.readyAt[b] = now() - st.t0;
+    while (st.next < this.groups.length && st.left[st.next] === 0) {
       const k = st.next++;
       st.chain = st.chain.then(() => this.reduceBucket(k, st, st.readyAt[k]!));
       st.chain.catch(() => undefined); // awaited by backward(); this only keeps a failure from being reported as unhandled
@@ -392,8 +401,7 @@ export class DistributedDataParallel {
   private async reduceBucket(k: number, st: NonNullable<DistributedDataParallel['active']>, ready: number): Promise<void> {
     const g = this.groups[k]!, N = this.pg.worldSize, report = st.report;
     const start = now();
-    const flat = await flatten(g.map(([, p]) => p.grad!));
-    for (let i = 0; i < flat.length; i++) flat[i] /= N;
+    const flat = await packDivided(g, N);
     const t = now();
     report.packSeconds += t - start;
     await allReduce(this.pg, flat, { algorithm: this.algorithm });
@@ -427,8 +435,7 @@ export class DistributedDataParallel {
     const report: SyncReport = { buckets: this.groups.length, bytes: 0, commSeconds: 0, packSeconds: 0, unpackSeconds: 0, totalSeconds: 0, perBucket: [] };
     for (const [index, g] of this.groups.entries()) {
       let t = now();
-      const flat = await flatten(g.map(([, p]) => p.grad!));
-      for (let i = 0; i < flat.length; i++) flat[i] /= N; //  DDP divides before the all-reduce
+      const flat = await packDivided(g, N);
       report.packSeconds += now() - t;
       t = now();
       await allReduce(pg, flat, { algorithm: this.algorithm });
@@ -437,11 +444,7 @@ export class DistributedDataParallel {
       report.bytes += flat.byteLength;
       report.perBucket.push({ index, bytes: flat.byteLength, seconds: c });
       t = now();
-      unflatten(flat, g.map(([, p]) => p.shape)).forEach((t, i) => {
-        const p = g[i]![1];
-        p.grad!.dispose();
-        p.grad = t;
-      });
+      writeBack(g, flat);
       report.unpackSeconds += now() - t;
     }
     report.totalSeconds = now() - t0;
