@@ -64,20 +64,34 @@ for (const backend of suiteBackends(['cpu', 'wasm'])) {
 
       it('backwardAsync gives the same gradients as backward, lets the event loop run between nodes, and leaks nothing', async () => {
         const a = mlp(), b = mlp();
+        // A self-rescheduling setImmediate runs once per turn of the event loop,
+        // so it counts the turns a pass gives back (a 1 ms timer would not fire
+        // at all when the whole pass takes under 1 ms, as it can on cpu).
+        let ticks = 0;
+        let handle: NodeJS.Immediate | undefined;
+        const tick = (): void => {
+          ticks++;
+          handle = setImmediate(tick);
+        };
+        const turns = async (pass: () => void | Promise<void>): Promise<number> => {
+          ticks = 0;
+          handle = setImmediate(tick);
+          await pass();
+          clearImmediate(handle);
+          return ticks;
+        };
         const n1 = tf.memory().numTensors;
         const l1 = a.loss();
-        l1.backward();
+        const turnsSync = await turns(() => l1.backward());
         l1.dispose();
         const grown = tf.memory().numTensors - n1;
         const before = tf.memory().numTensors;
-        let ticks = 0;
-        const timer = setInterval(() => ticks++, 0);
         const l2 = b.loss();
-        await l2.backwardAsync(undefined, { yieldMs: 0 });
+        const turnsAsync = await turns(() => l2.backwardAsync(undefined, { yieldMs: 0 }));
         l2.dispose();
-        clearInterval(timer);
+        assert.equal(turnsSync, 0, 'backward runs to the end without giving the event loop a turn');
+        assert.ok(turnsAsync >= 2, `backwardAsync with yieldMs 0 should give the event loop a turn between nodes, gave ${turnsAsync}`);
         for (let i = 0; i < 4; i++) assert.deepEqual(await values(b.leaves[i]!.grad), await values(a.leaves[i]!.grad));
-        assert.ok(ticks > 0, 'a timer should have run during backwardAsync with yieldMs 0');
         assert.equal(tf.memory().numTensors - before, grown, 'backwardAsync adds the tensors backward adds (the four gradients), no more');
         assert.equal(grown, 4);
         // errors are the same as backward's, and a failing hook fails it without leaks
