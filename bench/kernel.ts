@@ -8,7 +8,9 @@
  * - start to first result: spawn to the reply of a first `1 + 1` (the type
  *   checker is built by then), so the early kernel_info of gradlab's socket
  *   thread is not mistaken for a faster compiler (target: ≤ 0.6x tslab);
- * - warm cell: round trip of `1 + 1` once warm, median of 50 (target: ≤ 0.75x tslab).
+ * - warm cell: round trip of `1 + 1` once warm, median of 50 (target: ≤ 0.75x tslab); also
+ *   against the same kernel keeping a plain SIGINT listener (`gradlab-listener`,
+ *   GRADLAB_KERNEL_SIGINT=listener: what the SIGINT relay of kernel/sigint.ts saves).
  *
  * The gradlab starts after the first use TypeScript's code cache (kernel/converter.ts)
  * and the startup snapshot (kernel/snapshot.ts), as a learner's kernel does from its
@@ -38,6 +40,8 @@ interface Kernel {
   env?: NodeJS.ProcessEnv;
   /** Measured at start only (not in the warm round trips). */
   startOnly?: boolean;
+  /** Measured in the warm round trips only. */
+  warmOnly?: boolean;
 }
 
 /**
@@ -67,6 +71,7 @@ export function findDeno(env: NodeJS.ProcessEnv = process.env): string | undefin
 const KERNELS: Kernel[] = [
   { name: 'gradlab', argv: kernelArgv },
   { name: 'gradlab-nosnap', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '0' }, startOnly: true },
+  { name: 'gradlab-listener', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SIGINT: 'listener' }, warmOnly: true },
   { name: 'tslab', argv: (f) => [process.execPath, path.join(ROOT, 'node_modules', 'tslab', 'bin', 'tslab'), 'kernel', '--config-path', f] },
 ];
 
@@ -146,7 +151,7 @@ export async function benchKernel(): Promise<BenchResult[]> {
   console.log(`  startup snapshot: ${usableSnapshot() ?? 'none (gradlab starts without it)'}`);
   // Alternate the kernels so that drift on a shared machine hits all alike.
   for (let i = 0; i < STARTS; i++) {
-    for (const k of kernels) {
+    for (const k of kernels.filter((k) => !k.warmOnly)) {
       await measureStart(k, times.get(k.name)!);
       const t = times.get(k.name)!;
       console.log(`  start ${i + 1}/${STARTS} ${k.name}: ready ${t.ready.at(-1)!.toFixed(0)} ms, first result ${t.first.at(-1)!.toFixed(0)} ms`);
@@ -162,6 +167,14 @@ export async function benchKernel(): Promise<BenchResult[]> {
     ['warm', `warm cell round trip of 1 + 1 (median of ${WARM})`, 'warm 1 + 1'],
   ];
   const results: BenchResult[] = [];
+  const ls = times.get('gradlab-listener')!;
+  results.push({
+    name: `gradlab kernel warm cell round trip of 1 + 1 (median of ${WARM}) vs the same kernel with a plain SIGINT listener (kernel/sigint.ts)`,
+    value: median(g.warm),
+    unit: 'ms',
+    reference: `GRADLAB_KERNEL_SIGINT=listener warm 1 + 1, same run (${median(ls.warm).toFixed(2)} ms)`,
+    ratio: median(g.warm) / median(ls.warm),
+  });
   const ns = times.get('gradlab-nosnap')!;
   results.push({
     name: `gradlab kernel start to first cell result without the startup snapshot (median of ${STARTS})`,

@@ -33,6 +33,7 @@ import type { ServerOptions, ToMain, ToServer } from './bridge';
 import { exceptionError, internalError, type CellError } from './errors';
 import { stopDescendants } from './procs';
 import { plainText, resultBundle, wireData } from './richresult';
+import { SigintRelay } from './sigint';
 import { InputChannel, StdinNotAllowedError } from './stdin';
 import type { TypeScriptSession } from './session';
 
@@ -223,6 +224,7 @@ class MainLoop {
     private readonly jupyter: TslabJupyter,
     private readonly post: (m: ToServer) => void,
     private readonly input: CellInput,
+    private readonly sigint: SigintRelay,
   ) {}
 
   async handle(m: Exclude<ToMain, { t: 'exit' }>): Promise<void> {
@@ -251,6 +253,8 @@ class MainLoop {
       // A reply that cannot cross to the server thread (not cloneable): the request must still end.
       this.post({ t: 'reply', rid: m.rid, content: { status: 'error', ...internalError(e) } });
     }
+    // A cell that added a SIGINT listener of its own sends interrupts back to the listener (kernel/sigint.ts).
+    if (m.t === 'execute') this.sigint.check();
     if (m.t === 'execute' && !this.cacheSaved) {
       // After the first cell's reply: keep TypeScript's compiled code for the next kernel start.
       this.cacheSaved = true;
@@ -260,6 +264,8 @@ class MainLoop {
         (require('./converter') as typeof import('./converter')).saveTypeScriptCache();
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         (require('./snapshot') as typeof import('./snapshot')).scheduleSnapshotBuild(this.session.declarationFiles());
+        // Hand SIGINT to the parkers: a cell's run then costs no thread of its own (kernel/sigint.ts).
+        void this.sigint.arm();
       });
     }
   }
@@ -341,7 +347,9 @@ function log(line: string): void {
 export function main(configPath: string): void {
   let session: TypeScriptSession | undefined;
   // First of all: from here on SIGINT interrupts a cell instead of killing the kernel.
-  process.on('SIGINT', () => session?.interrupt());
+  const sigint = new SigintRelay(() => session?.interrupt(), log);
+  // How SIGINT reaches cells now ('armed': the relay; 'listener'): for tests and the curious.
+  (globalThis as Record<symbol, unknown>)[Symbol.for('gradlab.kernel.sigint')] = () => sigint.mode;
 
   const channel = new InputChannel();
   const options: ServerOptions = { configPath, kernelInfo: kernelInfo(), parentPid: process.ppid, input: channel.buffer };
@@ -383,7 +391,7 @@ export function main(configPath: string): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { TypeScriptSession: Session } = require('./session') as typeof import('./session');
   session = new Session(process.cwd());
-  const loop = new MainLoop(session, out, jupyter, post, input);
+  const loop = new MainLoop(session, out, jupyter, post, input, sigint);
   worker.on('message', (m: ToMain) => {
     if (m.t === 'exit') exit(m.code ?? 0, m.why);
     else void loop.handle(m);

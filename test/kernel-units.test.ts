@@ -553,3 +553,98 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     assert.equal(fs.existsSync(blob), false, 'the damaged blob is deleted');
   });
 });
+
+describe('kernel: the SIGINT relay (kernel/sigint.ts)', function () {
+  this.timeout(60_000);
+  /** Run `body` (CommonJS, `relay` and `vm` in scope, armed) in a child Node; returns what it printed as JSON. */
+  const inChild = (body: string): Record<string, unknown> => {
+    const script = `const { SigintRelay } = require(${JSON.stringify(path.join(__dirname, '..', 'kernel', 'sigint.js'))});
+const vm = require('vm');
+const cp = require('child_process');
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+const busy = (ms) => { const t = Date.now(); try { vm.runInThisContext('{ const until = Date.now() + ' + ms + '; while (Date.now() < until) {} }', { breakOnSigint: true }); return 'ran ' + (Date.now() - t); } catch (e) { return (/interrupted by .SIGINT/.test(e.message) ? 'interrupted ' : e.message + ' ') + (Date.now() - t); } };
+(async () => {
+  let heard = 0;
+  const relay = new SigintRelay(() => heard++);
+  const armed = await relay.arm();
+  ${body}
+})().catch((e) => { console.log(JSON.stringify({ error: String(e.stack) })); process.exit(1); });`;
+    return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 50_000 }).trim().split('\n').pop()!);
+  };
+  const ms = (r: string) => Number(r.split(' ')[1]);
+
+  it('arms; a SIGINT between runs reaches onSigint, one during a run stops that run, and per-run costs no thread', () => {
+    const r = inChild(`
+      const between = [];
+      for (let i = 0; i < 3; i++) { process.kill(process.pid, 'SIGINT'); await sleep(50); between.push(heard); }
+      cp.spawn('sh', ['-c', 'sleep 0.3; kill -INT ' + process.pid], { stdio: 'ignore' });
+      const stopped = busy(5000);
+      const N = 500; let t = performance.now();
+      for (let i = 0; i < N; i++) vm.runInThisContext('(function () { return ' + i + '; })()', { breakOnSigint: true });
+      const perRun = (performance.now() - t) / N;
+      console.log(JSON.stringify({ armed, mode: relay.mode, between, stopped, perRun, counts: relay.counts }));
+      process.exit(0);`);
+    assert.equal(r.armed, true, JSON.stringify(r));
+    assert.equal(r.mode, 'armed');
+    assert.deepEqual(r.between, [1, 2, 3], 'each SIGINT between runs reached onSigint once');
+    assert.match(String(r.stopped), /^interrupted /);
+    assert.ok(ms(String(r.stopped)) < 3000, `the run stopped at ${r.stopped} ms, not after its 5 s`);
+    assert.ok(Number(r.perRun) < 1, `a breakOnSigint run took ${r.perRun} ms`);
+  });
+
+  it('never leaves a run uninterruptible: a SIGINT taken by a parker just as a run begins is passed on to the run', () => {
+    const r = inChild(`
+      const runs = [];
+      for (let i = 0; i < 8; i++) {
+        cp.spawn('sh', ['-c', 'sleep 0.3; kill -INT ' + process.pid], { stdio: 'ignore' });
+        await sleep(30);
+        process.kill(process.pid, 'SIGINT'); // a parker wakes while the run below begins
+        runs.push(busy(5000));
+        await sleep(400);
+      }
+      console.log(JSON.stringify({ armed, runs, counts: relay.counts, heard }));
+      process.exit(0);`);
+    assert.equal(r.armed, true, JSON.stringify(r));
+    const runs = r.runs as string[];
+    for (const run of runs) {
+      assert.match(run, /^interrupted /, JSON.stringify(r));
+      assert.ok(ms(run) < 1000, `a run stopped only after ${run} ms: ${JSON.stringify(r)}`);
+    }
+    const counts = r.counts as { betweenCells: number; passedOn: number };
+    assert.equal(counts.betweenCells + counts.passedOn, 16, `every SIGINT was either heard between runs or passed on: ${JSON.stringify(r)}`);
+  });
+
+  it("keeps cells' own SIGINT listeners off libuv while armed, and calls them for a SIGINT between runs", () => {
+    const r = inChild(`
+      let mine = 0;
+      vm.runInThisContext('0', { breakOnSigint: true });
+      process.on('SIGINT', () => mine++);
+      process.kill(process.pid, 'SIGINT');
+      await sleep(100);
+      cp.spawn('sh', ['-c', 'sleep 0.3; kill -INT ' + process.pid], { stdio: 'ignore' });
+      const stopped = busy(5000);
+      await sleep(100);
+      console.log(JSON.stringify({ armed, mine, heard, stopped }));
+      process.exit(0);`);
+    assert.equal(r.armed, true, JSON.stringify(r));
+    assert.equal(r.mine, 1, 'the listener heard the SIGINT between runs (not the one that stopped the run)');
+    assert.equal(r.heard, 1);
+    assert.match(String(r.stopped), /^interrupted /, JSON.stringify(r));
+  });
+
+  it('stays with the listener under GRADLAB_KERNEL_SIGINT=listener', () => {
+    const before = process.env.GRADLAB_KERNEL_SIGINT;
+    process.env.GRADLAB_KERNEL_SIGINT = 'listener';
+    try {
+      const r = inChild(`
+        process.kill(process.pid, 'SIGINT');
+        await sleep(100);
+        console.log(JSON.stringify({ armed, mode: relay.mode, heard }));
+        process.exit(0);`);
+      assert.deepEqual(r, { armed: false, mode: 'listener', heard: 1 });
+    } finally {
+      if (before === undefined) delete process.env.GRADLAB_KERNEL_SIGINT;
+      else process.env.GRADLAB_KERNEL_SIGINT = before;
+    }
+  });
+});

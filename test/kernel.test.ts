@@ -423,6 +423,57 @@ describe('the gradlab kernel', function () {
       const r = await loop;
       assert.equal(r.reply.ename, 'Interrupted', JSON.stringify(r.reply));
     });
+
+    // kernel/sigint.ts: after the first cell, SIGINT goes to two parked threads instead of a listener.
+    const SIGINT_MODE = "(globalThis as any)[Symbol.for('gradlab.kernel.sigint')]()";
+
+    it('hands SIGINT to the relay after the first cell; SIGINTs between cells, five in quick succession, leave it running', async () => {
+      assert.equal(plain((await k.execute(SIGINT_MODE)).outputs[0]), "'armed'", 'the tests above ran with the relay');
+      for (let i = 0; i < 5; i++) {
+        k.interrupt();
+        await delay(i % 2 ? 2 : 60);
+      }
+      await delay(300);
+      const r = await k.execute('kept * 2');
+      assert.equal(plain(r.outputs[0]), '14', JSON.stringify(r.reply));
+      assert.equal(plain((await k.execute(SIGINT_MODE)).outputs[0]), "'armed'");
+    });
+
+    it("keeps the relay when a cell adds a SIGINT listener: the listener hears SIGINTs between cells, and loops still stop", async () => {
+      const add = await k.execute("process.on('SIGINT', () => { (globalThis as any).userSigints = ((globalThis as any).userSigints ?? 0) + 1; });");
+      assert.equal(add.status, 'ok', JSON.stringify(add.reply));
+      for (let round = 0; round < 2; round++) {
+        k.interrupt();
+        await delay(300);
+        const loop = k.execute('while (true) {}');
+        await delay(600);
+        k.interrupt();
+        const r = await loop;
+        assert.equal(r.reply.ename, 'Interrupted', JSON.stringify(r.reply));
+      }
+      assert.equal(plain((await k.execute('(globalThis as any).userSigints')).outputs[0]), '2', "the cell's listener heard the two SIGINTs between cells, not the two that stopped loops");
+      assert.equal(plain((await k.execute(SIGINT_MODE)).outputs[0]), "'armed'");
+      assert.equal(plain((await k.execute('kept')).outputs[0]), '7', 'state kept');
+    });
+
+    it('with the listener only (GRADLAB_KERNEL_SIGINT=listener), a cell adding a SIGINT listener does not leave the next SIGINT to kill the kernel', async () => {
+      const k2 = await KernelClient.start({ cwd: ROOT, runtimeDir: RUNTIME, log: () => undefined, env: { ...process.env, GRADLAB_KERNEL_SIGINT: 'listener' } });
+      try {
+        assert.equal((await k2.execute("process.on('SIGINT', () => { (globalThis as any).heard = true; });")).status, 'ok');
+        assert.equal(plain((await k2.execute(SIGINT_MODE)).outputs[0]), "'listener'");
+        // Node ends a breakOnSigint run by setting SIGINT's handler to exit; the kernel puts the listeners' back.
+        k2.interrupt();
+        await delay(300);
+        const r = await k2.execute('(globalThis as any).heard');
+        assert.equal(plain(r.outputs[0]), 'true', JSON.stringify(r.reply));
+        const loop = k2.execute('while (true) {}');
+        await delay(600);
+        k2.interrupt();
+        assert.equal((await loop).reply.ename, 'Interrupted');
+      } finally {
+        await k2.shutdown();
+      }
+    });
   });
 
   describe('input (stdin channel)', () => {
