@@ -147,7 +147,7 @@ const FILES_ANCHOR = `    return {
         close,
         convert,`;
 const FILES_FIX = `    return {
-        gradlabDeclarationFiles: () => builder.getProgram().getSourceFiles().filter((f) => f.isDeclarationFile).map((f) => f.fileName),
+        gradlabDeclarationFiles: () => builder.getProgram().getSourceFiles().filter((f) => f.isDeclarationFile && f.fileName !== gradlabGlobalsFilename).map((f) => f.fileName),
         close,
         convert,`;
 const MAP_FN_ANCHOR = `exports.esModuleToCommonJSModule = esModuleToCommonJSModule;`;
@@ -197,6 +197,31 @@ function gradlabDirectOutput(js, map) {
     return typeof map === "string" ? { output, sourceMaps: [map] } : { output };
 }`;
 
+/**
+ * The kernel's own globals for the type checker: `prompt()` (kernel/kernel.ts installs it, the
+ * browser's signature) is declared whatever a cell imports, in a virtual root file of the program
+ * (not parsed ahead by the startup snapshot: it is not on disk).
+ */
+const GLOBALS_DECL_ANCHOR = `function createConverter(options) {`;
+const GLOBALS_DECL_FIX = `/** gradlab: declarations of the kernel's globals (a script, so they are global). */
+const GRADLAB_KERNEL_GLOBALS = "/** Ask the front end for a line of input (the kernel's input_request); null when none is given. */\\n" +
+    "declare function prompt(message?: string, defaultValue?: string): string | null;\\n";
+function createConverter(options) {`;
+const GLOBALS_ROOT_ANCHOR = `    const rootFiles = new Set([declFilename, srcFilename]);`;
+const GLOBALS_ROOT_FIX = `    const gradlabGlobalsFilename = (0, tspath_1.normalizeJoin)(cwd, "__gradlab_globals__.d.ts");
+    const rootFiles = new Set([declFilename, srcFilename, gradlabGlobalsFilename]);`;
+const GLOBALS_READ_ANCHOR = `        if (virtualFiles.has(path)) {
+            return virtualFiles.get(path);
+        }`;
+const GLOBALS_READ_FIX = `        if (virtualFiles.has(path)) {
+            return virtualFiles.get(path);
+        }
+        if (path === gradlabGlobalsFilename) {
+            return GRADLAB_KERNEL_GLOBALS;
+        }`;
+const GLOBALS_EXISTS_ANCHOR = `        return virtualFiles.has(path);`;
+const GLOBALS_EXISTS_FIX = `        return virtualFiles.has(path) || path === gradlabGlobalsFilename;`;
+
 /** Each fix: the text it replaces (which must occur exactly once) and the replacement. */
 const FIXES: [string, string][] = [
   [WRAP_ANCHOR, WRAP_FIX],
@@ -210,6 +235,10 @@ const FIXES: [string, string][] = [
   [DIRECT_LET_ANCHOR, DIRECT_LET_FIX],
   [DIRECT_EMIT_ANCHOR, DIRECT_EMIT_FIX],
   [FILES_ANCHOR, FILES_FIX],
+  [GLOBALS_DECL_ANCHOR, GLOBALS_DECL_FIX],
+  [GLOBALS_ROOT_ANCHOR, GLOBALS_ROOT_FIX],
+  [GLOBALS_READ_ANCHOR, GLOBALS_READ_FIX],
+  [GLOBALS_EXISTS_ANCHOR, GLOBALS_EXISTS_FIX],
 ];
 
 /**

@@ -56,8 +56,17 @@ export function diagnosticsError(diags: readonly Diagnostic[], code: string): Ce
   return { ename: TYPE_ERROR_NAME, evalue: summary.join('\n'), traceback };
 }
 
-/** Stack frames of the kernel's own machinery (tslab, Node internals, this folder), hidden from learners. */
-const INTERNAL_FRAME = /\(node:|at node:|node_modules[\\/]tslab[\\/]|[\\/]dist[\\/]kernel[\\/]|processTicksAndRejections/;
+/**
+ * Stack frames of the kernel's own machinery (Node internals, `vm`, tslab, the kernel's
+ * own files), hidden from learners: in a cell's traceback here, and in the headless
+ * runner's failure reports (kernel/runner.ts).
+ */
+const INTERNAL_FRAME = /^\s*at (?:.*\()?node:|^\s*at .*(?:node_modules[\\/]tslab[\\/]|[\\/]dist[\\/]kernel[\\/]|processTicksAndRejections|sigintHandlersWrap)/;
+
+/** Whether a stack line (`    at f (file:1:2)`) is a frame of the kernel's own machinery (see INTERNAL_FRAME). */
+export function isInternalFrame(line: string): boolean {
+  return INTERNAL_FRAME.test(line);
+}
 
 /** `    at name (file:line:col)` or `    at file:line:col`, name optionally `async ...`. */
 const FRAME = /^(\s+at )(?:(.+) \((.+):(\d+):(\d+)\)|(async )?(.+):(\d+):(\d+))$/;
@@ -102,7 +111,7 @@ export function mapFrames(frames: readonly string[]): string[] {
 }
 
 /** A path under the working directory relative to it (`src/nn/dropout.ts`), others as they are. */
-function shortPath(file: string): string {
+export function shortPath(file: string): string {
   if (!path.isAbsolute(file)) return file;
   const rel = path.relative(process.cwd(), file);
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
@@ -160,7 +169,7 @@ export function exceptionError(e: unknown): CellError {
   const ename = String(err.name || err.constructor?.name || 'Error');
   const evalue = String(err.message ?? '');
   const stack = typeof err.stack === 'string' ? err.stack.split('\n') : [];
-  const frames = mapFrames(stack.filter((l) => /^\s+at /.test(l) && !INTERNAL_FRAME.test(l)));
+  const frames = mapFrames(stack.filter((l) => /^\s+at /.test(l) && !isInternalFrame(l)));
   const head = `${RED}${ename}${RESET}: ${evalue}`.split('\n');
   const extra = Object.keys(err).filter((k) => k !== 'stack' && k !== 'message');
   // Keep what Node prints after the stack (`{ code: 'ERR_...' }`) when the error carries fields.

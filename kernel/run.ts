@@ -15,6 +15,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { currentSize, SizeError, SIZES, type Size } from '../src/size';
+import { shortPath } from './errors';
 import { listNotebooks } from './notebook';
 import { notebookTarget, printedBackend, runAll, type RunFailure, type RunSummary } from './runner';
 
@@ -204,10 +205,6 @@ export function fixFor(f: RunFailure, backend: string, timeoutS: number, noteboo
 /** `--check`: every target at size small (or --size) on each backend; prints the readiness report. */
 async function check(files: string[], args: Args): Promise<number> {
   const size = args.size ?? 'small';
-  const rel = (p: string) => {
-    const r = path.relative(process.cwd(), p);
-    return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : p;
-  };
   const t0 = Date.now();
   const results: { backend: string; summary: RunSummary; seconds: number }[] = [];
   for (const backend of args.backends) {
@@ -223,7 +220,7 @@ async function check(files: string[], args: Args): Promise<number> {
     });
     results.push({ backend, summary, seconds: (Date.now() - t) / 1000 });
   }
-  process.stdout.write('\n' + readinessReport(results, size, args.timeoutMs / 1000, rel, (Date.now() - t0) / 1000) + '\n');
+  process.stdout.write('\n' + readinessReport(results, size, args.timeoutMs / 1000, shortPath, (Date.now() - t0) / 1000) + '\n');
   return results.every((r) => r.summary.ok) ? 0 : 1;
 }
 
@@ -238,13 +235,13 @@ export function readinessReport(
     const bad = runs.filter((r) => !r.ok);
     const device = runs.map((r) => printedBackend(r.notebook)).find((d) => d) ?? 'no notebook printed its backend';
     lines.push(`${bad.length ? '✗' : '✓'} ${backend.padEnd(8)} ${device}`);
-    lines.push(`  ${runs.length - bad.length}/${runs.length} notebooks ok in ${(seconds / 60).toFixed(1)} min · course map ${rel(summary.index)}`);
+    lines.push(`  ${runs.length - bad.length}/${runs.length} notebooks ok in ${(seconds / 60).toFixed(1)} min · course map ${shortPath(summary.index)}`);
     for (const r of bad.slice(0, 6)) {
       const f = r.failure!;
       const c = f.cell ? ` cell ${f.cell.number}/${f.cell.total}` : '';
       lines.push(`  ✗ ${r.chapter}/${r.name}${c}: ${`${f.ename}: ${f.evalue.split('\n')[0]}`.slice(0, 160)}`);
       lines.push(`    fix: ${fixFor(f, backend, timeoutS, r.name)}`);
-      if (r.html) lines.push(`    see: ${rel(r.html)}${f.cell ? `#cell-${f.cell.index}` : ''}`);
+      if (r.html) lines.push(`    see: ${shortPath(r.html)}${f.cell ? `#cell-${f.cell.index}` : ''}`);
     }
     if (bad.length > 6) lines.push(`  … and ${bad.length - 6} more failing notebooks (see the course map)`);
   }

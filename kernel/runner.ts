@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { KernelClient, KernelDiedError, KernelTimeoutError, type ExecuteOutcome } from './client';
 import { writeCourseMap } from './coursemap';
+import { isInternalFrame, shortPath } from './errors';
 import { notebookPage, notebookTitle, stripAnsi } from './html';
 import { cellSource, codeCells, joinText, OutputBuilder, readNotebook, serializeNotebook, type Notebook } from './notebook';
 import { currentSize } from '../src/size';
@@ -259,23 +260,20 @@ function asLines(x: unknown): string[] {
   return Array.isArray(x) ? x.map((l) => stripAnsi(String(l))) : [];
 }
 
-/** Stack frames of the kernel's own machinery, not of the notebook. */
-const INTERNAL_FRAME = /^\s+at .*(\(node:|node:internal|node_modules[\\/]tslab[\\/]|sigintHandlersWrap|\bnode:vm\b)/;
-
 /** A readable multi-line report of a failure, naming notebook, cell, error and trace. */
 export function formatFailure(file: string, f: RunFailure): string {
   const where = f.cell ? ` in code cell ${f.cell.number} of ${f.cell.total} (notebook cell index ${f.cell.index})` : '';
   const head = `${f.ename}: ${f.evalue}`.split('\n');
   const trace = f.traceback
-    .map((l) => (INTERNAL_FRAME.test(l) && l.endsWith(' {') ? '{' : stripAnsi(l))) // keep an error's "{ code: ... }" readable
-    .filter((l) => l.trim() && !head.includes(l) && !INTERNAL_FRAME.test(l));
-  const hidden = f.traceback.filter((l) => INTERNAL_FRAME.test(l)).length;
+    .map((l) => (isInternalFrame(l) && l.endsWith(' {') ? '{' : stripAnsi(l))) // keep an error's "{ code: ... }" readable
+    .filter((l) => l.trim() && !head.includes(l) && !isInternalFrame(l));
+  const hidden = f.traceback.filter((l) => isInternalFrame(l)).length;
   return [
     `FAILED ${file}${where}`,
     ...head.map((l) => `  ${l}`),
     ...trace.slice(0, 20).map((l) => `  ${l}`),
     ...(trace.length > 20 ? [`  ... ${trace.length - 20} more lines`] : []),
-    ...(hidden ? [`      (${hidden} frames inside tslab and Node hidden)`] : []),
+    ...(hidden ? [`      (${hidden} frames inside the kernel, tslab and Node hidden)`] : []),
   ].join('\n');
 }
 
@@ -318,10 +316,6 @@ export interface RunSummary {
 export async function runAll(targets: NotebookTarget[], opts: RunAllOptions): Promise<RunSummary> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
   const logError = opts.logError ?? ((t: string) => process.stderr.write(t + '\n'));
-  const rel = (p: string) => {
-    const r = path.relative(process.cwd(), p);
-    return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : p;
-  };
   const t0 = Date.now();
   const size = currentSize(opts.env ?? process.env);
   const runs: RunSummary['runs'] = [];
@@ -344,12 +338,12 @@ export async function runAll(targets: NotebookTarget[], opts: RunAllOptions): Pr
       fs.writeFileSync(entry.timing, timingTable(`${t.chapter}/${t.name}`, run, size));
       fs.writeFileSync(entry.html, notebookPage(run.notebook, {
         title: notebookTitle(run.notebook, t.name), ok: run.ok, seconds: run.seconds,
-        failure: run.failure && formatFailure(rel(t.file), run.failure), failedCell: run.failure?.cell?.index,
+        failure: run.failure && formatFailure(shortPath(t.file), run.failure), failedCell: run.failure?.cell?.index,
         indexHref: '../index.html',
       }));
     }
-    if (run.failure) logError(formatFailure(rel(t.file), run.failure));
-    log(`  ${run.ok ? 'ok' : 'FAILED'} ${run.seconds.toFixed(1)} s${entry.html ? ` -> ${rel(entry.html)}` : ''}`);
+    if (run.failure) logError(formatFailure(shortPath(t.file), run.failure));
+    log(`  ${run.ok ? 'ok' : 'FAILED'} ${run.seconds.toFixed(1)} s${entry.html ? ` -> ${shortPath(entry.html)}` : ''}`);
     runs.push(entry);
   }
   const index = writeCourseMap(opts.outDir, opts.root ?? NOTEBOOKS, runs.map((r) => ({
@@ -360,8 +354,8 @@ export async function runAll(targets: NotebookTarget[], opts: RunAllOptions): Pr
   log(`\n${runs.length} notebook(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${runs.length - failed.length} ok, ${failed.length} failed`);
   for (const r of failed) {
     const c = r.failure?.cell;
-    logError(`  FAILED ${rel(r.file)}${c ? ` cell ${c.number}/${c.total}` : ''}: ${r.failure?.ename}: ${r.failure?.evalue.split('\n')[0]}`);
+    logError(`  FAILED ${shortPath(r.file)}${c ? ` cell ${c.number}/${c.total}` : ''}: ${r.failure?.ename}: ${r.failure?.evalue.split('\n')[0]}`);
   }
-  log(`Executed notebooks and HTML in ${rel(opts.outDir)}/ ; open ${rel(index)}`);
+  log(`Executed notebooks and HTML in ${shortPath(opts.outDir)}/ ; open ${shortPath(index)}`);
   return { ok: failed.length === 0, runs, index };
 }

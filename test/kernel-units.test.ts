@@ -602,16 +602,21 @@ const busy = (ms) => { const t = Date.now(); try { vm.runInThisContext('{ const 
         runs.push(busy(5000));
         await sleep(400);
       }
+      for (let w = 0; w < 50 && heard < 8; w++) await sleep(100); // the last round's second SIGINT, on a slow machine
       console.log(JSON.stringify({ armed, runs, counts: relay.counts, heard }));
       process.exit(0);`);
     assert.equal(r.armed, true, JSON.stringify(r));
     const runs = r.runs as string[];
     for (const run of runs) {
       assert.match(run, /^interrupted /, JSON.stringify(r));
-      assert.ok(ms(run) < 1000, `a run stopped only after ${run} ms: ${JSON.stringify(r)}`);
+      assert.ok(ms(run) < 3000, `a run stopped only after ${run} ms of its 5000: ${JSON.stringify(r)}`);
     }
+    // Of each round's two SIGINTs one stopped the run (directly, or passed on by a parker that
+    // woke as the run began: counts.passedOn, 0-8 depending on timing); the other came between runs.
     const counts = r.counts as { betweenCells: number; passedOn: number };
-    assert.equal(counts.betweenCells + counts.passedOn, 16, `every SIGINT was either heard between runs or passed on: ${JSON.stringify(r)}`);
+    assert.equal(counts.betweenCells, 8, `one SIGINT a round reached onSigint between runs: ${JSON.stringify(r)}`);
+    assert.equal(r.heard, 8);
+    assert.ok(counts.passedOn <= 8);
   });
 
   it("keeps cells' own SIGINT listeners off libuv while armed, and calls them for a SIGINT between runs", () => {

@@ -495,6 +495,20 @@ describe('the gradlab kernel', function () {
       assert.equal(stdout(r), 'before\n0.006 6 Ada Lovelace\n');
     });
 
+    it('types the global prompt (string | null) in a kernel where no cell imported gradlab', async () => {
+      const k2 = await start();
+      try {
+        const typed = await k2.execute("const answer: string | null = prompt('lr? ', '0.1'); answer", { onInput: () => '0.3' });
+        assert.equal(typed.status, 'ok', JSON.stringify(typed.reply));
+        assert.equal(plain(typed.outputs[0]), "'0.3'");
+        const wrong = await k2.execute("const lr = prompt('lr? ', '0.1', 3);");
+        assert.equal(wrong.reply.ename, 'TypeScriptError');
+        assert.match(String(wrong.reply.evalue), /Expected 0-2 arguments, but got 3/);
+      } finally {
+        await k2.shutdown();
+      }
+    });
+
     it('fails at once with StdinNotImplementedError when the request does not allow stdin (nbconvert, npm start)', async () => {
       const t0 = Date.now();
       const r = await k.execute("const answer = prompt('lr? ');");
