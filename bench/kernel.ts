@@ -8,7 +8,10 @@
  * - start to first result: spawn to the reply of a first `1 + 1` (the type
  *   checker is built by then), so the early kernel_info of gradlab's socket
  *   thread is not mistaken for a faster compiler (target: ≤ 0.6x tslab);
- * - warm cell: round trip of `1 + 1` once warm, median of 50 (target: ≤ 0.75x tslab); also
+ * - warm cell: round trip of `1 + 1` once warm, median of 50 (target: ≤ 0.75x tslab). The
+ *   same source every time, so TypeScript keeps its program: two more figures time what most
+ *   cells cost, a new expression each time (`${i} * 2`: a new program and type checker) and a
+ *   new declaration each time (`const v${i} = ${i};`, the notebook's declarations growing); also
  *   against the same kernel keeping a plain SIGINT listener (`gradlab-listener`,
  *   GRADLAB_KERNEL_SIGINT=listener: what the SIGINT relay of kernel/sigint.ts saves).
  *
@@ -90,6 +93,10 @@ interface Times {
   ready: number[];
   first: number[];
   warm: number[];
+  /** A warm cell whose source is new (`${i} * 2`): TypeScript builds a new program and checker for it. */
+  fresh: number[];
+  /** A warm cell that declares a variable (`const v${i} = ${i};`), one more each time. */
+  declares: number[];
 }
 
 /** One cold start: spawn to ready, and to the result of a first cell. */
@@ -114,21 +121,24 @@ async function measureWarm(kernels: Kernel[], times: Map<string, Times>): Promis
     return c;
   };
   const clients = await Promise.all(kernels.map(open));
+  const kinds: [keyof Times, (i: number) => string][] = [['warm', () => '1 + 1'], ['fresh', (i) => `${i} * 2`], ['declares', (i) => `const v${i} = ${i};`]];
   try {
-    for (let i = 0; i < WARM; i++) {
-      for (const [j, k] of kernels.entries()) {
-        for (;;) {
-          const a = performance.now();
-          try {
-            await clients[j]!.execute('1 + 1', { timeoutMs: 5000 });
-            times.get(k.name)!.warm.push(performance.now() - a);
-            break;
-          } catch (e) {
-            // Plain tslab sometimes loses a reply under a stream of requests (its sends are not
-            // serialised); that kernel is stuck: replace it and measure the cell again.
-            console.log(`  ${k.name} did not answer (${(e as Error).message}); restarting it`);
-            await clients[j]!.kill();
-            clients[j] = await open(k);
+    for (const [kind, code] of kinds) {
+      for (let i = 0; i < WARM; i++) {
+        for (const [j, k] of kernels.entries()) {
+          for (;;) {
+            const a = performance.now();
+            try {
+              await clients[j]!.execute(code(i), { timeoutMs: 5000 });
+              times.get(k.name)![kind].push(performance.now() - a);
+              break;
+            } catch (e) {
+              // Plain tslab sometimes loses a reply under a stream of requests (its sends are not
+              // serialised); that kernel is stuck: replace it and measure the cell again.
+              console.log(`  ${k.name} did not answer (${(e as Error).message}); restarting it`);
+              await clients[j]!.kill();
+              clients[j] = await open(k);
+            }
           }
         }
       }
@@ -141,10 +151,10 @@ async function measureWarm(kernels: Kernel[], times: Map<string, Times>): Promis
 export async function benchKernel(): Promise<BenchResult[]> {
   const deno = denoKernel();
   const kernels = deno ? [...KERNELS, deno] : KERNELS;
-  const times = new Map<string, Times>(kernels.map((k) => [k.name, { ready: [], first: [], warm: [] }]));
+  const times = new Map<string, Times>(kernels.map((k) => [k.name, { ready: [], first: [], warm: [], fresh: [], declares: [] }]));
   // A first start sets off the startup snapshot's build (kernel/snapshot.ts); wait for it.
   if (!usableSnapshot()) {
-    await measureStart(KERNELS[0]!, { ready: [], first: [], warm: [] });
+    await measureStart(KERNELS[0]!, { ready: [], first: [], warm: [], fresh: [], declares: [] });
     const t0 = performance.now();
     while (!usableSnapshot() && performance.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 500));
   }
@@ -165,6 +175,8 @@ export async function benchKernel(): Promise<BenchResult[]> {
     ['ready', `start to ready (first kernel_info_reply, median of ${STARTS})`, 'start to ready'],
     ['first', `start to first cell result (median of ${STARTS})`, 'start to first result'],
     ['warm', `warm cell round trip of 1 + 1 (median of ${WARM})`, 'warm 1 + 1'],
+    ['fresh', `warm cell round trip of a new expression \`\${i} * 2\` (median of ${WARM})`, 'new expression'],
+    ['declares', `warm cell round trip of a declaration \`const v\${i} = \${i};\` (median of ${WARM}, after 0 to ${WARM - 1} earlier ones)`, 'declaration'],
   ];
   const results: BenchResult[] = [];
   const ls = times.get('gradlab-listener')!;
