@@ -132,6 +132,7 @@ describe('dist/ddp: DistributedDataParallel', function () {
   let torchRun: TorchRun<{ ranks: { snaps: number[][] }[]; buckets: number[][][] }> | undefined;
   let mismatch: unknown;
   let unused: unknown;
+  let unusedOverlap: unknown;
 
   before(async function () {
     await useBackend('cpu');
@@ -174,6 +175,28 @@ describe('dist/ddp: DistributedDataParallel', function () {
             return 'no error';
           } catch (e) {
             return (e as Error).message;
+          }
+        },
+        timeoutMs: 20_000,
+      })
+      .then((r) => r.map((x) => x.result));
+    // (d) with ddp.backward: rank 1's second step leaves layer 1 out, whose .grad still holds the first step's.
+    unusedOverlap = await gl.dist
+      .spawnRanks({
+        nproc: 2,
+        fn: async (pg: import('../src/dist').ProcessGroup, g: typeof import('../src')) => {
+          const model = new g.nn.MLP([4, 8, 2], { rng: 0 });
+          const ddp = await g.dist.DistributedDataParallel.create(model, pg);
+          const x = g.tf.ones([3, 4]);
+          const full = () => g.nn.mse(ddp.forward(x), g.tf.zeros([3, 2]));
+          await ddp.backward(full());
+          const stale = model.layers[1]!.weight.grad !== null;
+          const loss = pg.rank === 1 ? g.ag.mean(model.layers[0]!.forward(x)) : full();
+          try {
+            await ddp.backward(loss);
+            return [stale, 'no error'];
+          } catch (e) {
+            return [stale, (e as Error).message];
           }
         },
         timeoutMs: 20_000,
@@ -298,6 +321,10 @@ describe('dist/ddp: DistributedDataParallel', function () {
     assert.ok(Array.isArray(unused) && unused.length === 2, JSON.stringify(unused));
     const [r0, r1] = unused as string[];
     assert.match(r1!, /syncGradients on rank 1: parameter\(s\) 'layers\.1\.weight', 'layers\.1\.bias' have no gradient/);
+    const [[stale0, o0], [stale1, o1]] = unusedOverlap as [boolean, string][];
+    assert.ok(stale0 && stale1, 'layer 1 kept a gradient from the first step');
+    assert.match(o1!, /backward on rank 1: parameter\(s\) ('layers\.1\.bias', 'layers\.1\.weight'|'layers\.1\.weight', 'layers\.1\.bias') got no gradient from this backward/, o1);
+    assert.match(o0!, /rank 1/, o0);
     assert.match(r0!, /rank 1 failed: .*'layers\.1\.weight'/);
   });
 

@@ -247,6 +247,8 @@ export class DistributedDataParallel {
     t0: number;
     /** Gradients each bucket still waits for (0: ready). */
     left: number[];
+    /** The parameters whose gradient this backward produced (the others are named when it ends short). */
+    got: Set<Tensor>;
     readyAt: number[];
     next: number;
     chain: Promise<void>;
@@ -347,6 +349,7 @@ export class DistributedDataParallel {
     const st = (this.active = {
       t0,
       left: this.groups.map((g) => g.length),
+      got: new Set<Tensor>(),
       readyAt: this.groups.map(() => 0),
       next: 0,
       chain: Promise.resolve(),
@@ -364,9 +367,10 @@ export class DistributedDataParallel {
     this.active = null;
     if (st.next < this.groups.length) {
       await st.chain.catch(() => undefined);
-      const missing = this.groups.flatMap((g, b) => (st.left[b] === 0 ? [] : g.filter(([, p]) => p.grad === null).map(([name]) => `'${name}'`)));
+      // Named by what this backward produced, not by .grad: a gradient kept from an earlier backward is not one.
+      const missing = this.groups.flatMap((g) => g.filter(([, p]) => !st.got.has(p)).map(([name]) => `'${name}'`));
       const why =
-        `DistributedDataParallel.backward on rank ${this.pg.rank}: parameter(s) ${missing.join(', ') || '(of a bucket)'} got no gradient from this backward: ` +
+        `DistributedDataParallel.backward on rank ${this.pg.rank}: parameter(s) ${missing.join(', ')} got no gradient from this backward: ` +
         'they were not used to compute the loss. Every parameter must receive a gradient on every rank ' +
         '(as DDP with find_unused_parameters=False); remove unused parameters from the module.';
       this.pg.abort(why);
@@ -389,6 +393,7 @@ export class DistributedDataParallel {
     const st = this.active;
     const b = this.bucketOf.get(p);
     if (!st || b === undefined) return;
+    st.got.add(p);
     if (--st.left[b] === 0) st.readyAt[b] = now() - st.t0;
     while (st.next < this.groups.length && st.left[st.next] === 0) {
       const k = st.next++;
