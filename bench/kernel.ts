@@ -13,7 +13,9 @@
  *   cells cost, a new expression each time (`${i} * 2`: a new program and type checker) and a
  *   new declaration each time (`const v${i} = ${i};`, the notebook's declarations growing); also
  *   against the same kernel keeping a plain SIGINT listener (`gradlab-listener`,
- *   GRADLAB_KERNEL_SIGINT=listener: what the SIGINT relay of kernel/sigint.ts saves).
+ *   GRADLAB_KERNEL_SIGINT=listener: what the SIGINT relay of kernel/sigint.ts saves), and the
+ *   new-source cells against the same kernel with tslab's incremental builder program
+ *   (`gradlab-builder`, GRADLAB_KERNEL_BUILDER=1: what the plain program per cell saves).
  *
  * The gradlab starts after the first use TypeScript's code cache (kernel/converter.ts)
  * and the startup snapshot (kernel/snapshot.ts), as a learner's kernel does from its
@@ -75,6 +77,7 @@ const KERNELS: Kernel[] = [
   { name: 'gradlab', argv: kernelArgv },
   { name: 'gradlab-nosnap', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '0' }, startOnly: true },
   { name: 'gradlab-listener', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SIGINT: 'listener' }, warmOnly: true },
+  { name: 'gradlab-builder', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_BUILDER: '1' }, warmOnly: true },
   { name: 'tslab', argv: (f) => [process.execPath, path.join(ROOT, 'node_modules', 'tslab', 'bin', 'tslab'), 'kernel', '--config-path', f] },
 ];
 
@@ -187,6 +190,16 @@ export async function benchKernel(): Promise<BenchResult[]> {
     reference: `GRADLAB_KERNEL_SIGINT=listener warm 1 + 1, same run (${median(ls.warm).toFixed(2)} ms)`,
     ratio: median(g.warm) / median(ls.warm),
   });
+  const gb = times.get('gradlab-builder')!;
+  for (const [key, what] of [['fresh', 'a new expression'], ['declares', 'a declaration']] as const) {
+    results.push({
+      name: `gradlab kernel warm cell round trip of ${what} (median of ${WARM}) vs the same kernel with tslab's incremental builder program (kernel/converter.ts)`,
+      value: median(g[key]),
+      unit: 'ms',
+      reference: `GRADLAB_KERNEL_BUILDER=1 ${what}, same run (${median(gb[key]).toFixed(2)} ms)`,
+      ratio: median(g[key]) / median(gb[key]),
+    });
+  }
   const ns = times.get('gradlab-nosnap')!;
   results.push({
     name: `gradlab kernel start to first cell result without the startup snapshot (median of ${STARTS})`,

@@ -222,6 +222,94 @@ const GLOBALS_READ_FIX = `        if (virtualFiles.has(path)) {
 const GLOBALS_EXISTS_ANCHOR = `        return virtualFiles.has(path);`;
 const GLOBALS_EXISTS_FIX = `        return virtualFiles.has(path) || path === gradlabGlobalsFilename;`;
 
+/**
+ * Speed (a cell with new source): tslab's watch program makes an incremental "builder" program
+ * per cell (`createEmitAndSemanticDiagnosticsBuilderProgram`), whose bookkeeping resolves the
+ * imports of every file of the program (166 declaration files) again each time, with the type
+ * checker: about a third of a new cell's conversion, measured. tslab uses none of what that
+ * bookkeeping is for (it asks for the diagnostics of the cell and its local imports only, and
+ * emits the cell only). The watch program now makes a plain `ts.createProgram` per cell (reusing
+ * the old program's files, as the builder did) behind the few builder methods tslab and the watch
+ * program call; a cell's local dependencies come from the program's resolved modules.
+ * `GRADLAB_KERNEL_BUILDER=1` restores the builder (to compare).
+ */
+const PLAIN_ANCHOR = `    }, sys, null, function (d) {
+        console.log(d.messageText);`;
+const PLAIN_FIX = `    }, sys, gradlabProgramFactory(), function (d) {
+        console.log(d.messageText);`;
+const PLAIN_FN_ANCHOR = `function getAllSrcDependencies(builder, sourceFile) {`;
+const PLAIN_FN_FIX = `/** gradlab: how the watch program makes a program per cell (see PLAIN_ANCHOR in kernel/converter.ts); null: tslab's builder. */
+function gradlabProgramFactory() {
+    if (process.env.GRADLAB_KERNEL_BUILDER === "1") {
+        return null;
+    }
+    return (rootNames, options, host, oldBuilder, configFileParsingDiagnostics, projectReferences) => {
+        const oldProgram = oldBuilder && oldBuilder.getProgramOrUndefined();
+        const program = ts.createProgram({
+            rootNames: rootNames || (oldProgram ? oldProgram.getRootFileNames() : []),
+            options: options || (oldProgram ? oldProgram.getCompilerOptions() : {}),
+            host,
+            oldProgram,
+            configFileParsingDiagnostics,
+            projectReferences,
+        });
+        // Bind every file now, as the builder's bookkeeping did: tslab reads the cell's locals right after.
+        program.getTypeChecker();
+        return gradlabPlainBuilder(program);
+    };
+}
+/** gradlab: a program behind the builder methods that tslab and the watch program call. */
+function gradlabPlainBuilder(program) {
+    return {
+        getProgram: () => program,
+        getProgramOrUndefined: () => program,
+        releaseProgram: () => undefined,
+        getCompilerOptions: () => program.getCompilerOptions(),
+        getSourceFile: (fileName) => program.getSourceFile(fileName),
+        getSourceFiles: () => program.getSourceFiles(),
+        getConfigFileParsingDiagnostics: () => program.getConfigFileParsingDiagnostics(),
+        getOptionsDiagnostics: (token) => program.getOptionsDiagnostics(token),
+        getGlobalDiagnostics: (token) => program.getGlobalDiagnostics(token),
+        getSyntacticDiagnostics: (file, token) => program.getSyntacticDiagnostics(file, token),
+        getDeclarationDiagnostics: (file, token) => program.getDeclarationDiagnostics(file, token),
+        getSemanticDiagnostics: (file, token) => program.getSemanticDiagnostics(file, token),
+        emit: (file, writeFile, token, emitOnlyDts, transformers) => program.emit(file, writeFile, token, emitOnlyDts, transformers),
+        getCurrentDirectory: () => program.getCurrentDirectory(),
+        getAllDependencies: (file) => gradlabAllDependencies(program, file),
+    };
+}
+/**
+ * gradlab: the files \`file\` depends on (itself included), following resolved imports and
+ * /// references: what the builder's getAllDependencies gives for a module, as file names.
+ */
+function gradlabAllDependencies(program, file) {
+    const seen = new Set([file.fileName]);
+    const queue = [file];
+    while (queue.length) {
+        const f = queue.pop();
+        const next = [];
+        if (f.resolvedModules) {
+            f.resolvedModules.forEach((r) => {
+                if (r && r.resolvedModule) {
+                    next.push(r.resolvedModule.resolvedFileName);
+                }
+            });
+        }
+        for (const ref of f.referencedFiles) {
+            next.push(ts.resolveTripleslashReference(ref.fileName, f.fileName));
+        }
+        for (const name of next) {
+            const dep = program.getSourceFile(name);
+            if (dep && !seen.has(dep.fileName)) {
+                seen.add(dep.fileName);
+                queue.push(dep);
+            }
+        }
+    }
+    return Array.from(seen);
+}
+function getAllSrcDependencies(builder, sourceFile) {`;
+
 /** Each fix: the text it replaces (which must occur exactly once) and the replacement. */
 const FIXES: [string, string][] = [
   [WRAP_ANCHOR, WRAP_FIX],
@@ -239,6 +327,8 @@ const FIXES: [string, string][] = [
   [GLOBALS_ROOT_ANCHOR, GLOBALS_ROOT_FIX],
   [GLOBALS_READ_ANCHOR, GLOBALS_READ_FIX],
   [GLOBALS_EXISTS_ANCHOR, GLOBALS_EXISTS_FIX],
+  [PLAIN_ANCHOR, PLAIN_FIX],
+  [PLAIN_FN_ANCHOR, PLAIN_FN_FIX],
 ];
 
 /**

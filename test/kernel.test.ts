@@ -495,6 +495,27 @@ describe('the gradlab kernel', function () {
       assert.equal(stdout(r), 'before\n0.006 6 Ada Lovelace\n');
     });
 
+    for (const builder of ['0', '1']) {
+      it(`imports a local .ts file that imports another, type-checked and run (${builder === '1' ? "tslab's builder program" : 'a plain program per cell'})`, async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-kernel-local-'));
+        fs.writeFileSync(path.join(dir, 'scale.ts'), 'export const factor: number = 2;\n');
+        fs.writeFileSync(path.join(dir, 'helper.ts'), "import { factor } from './scale';\nexport function twice(n: number): number {\n  return n * factor;\n}\n");
+        const k2 = await KernelClient.start({ cwd: dir, runtimeDir: RUNTIME, log: () => undefined, env: { ...process.env, GRADLAB_KERNEL_BUILDER: builder } });
+        try {
+          const ok = await k2.execute("import { twice } from './helper';\nconst answer = twice(21);\nanswer");
+          assert.equal(plain(ok.outputs[0]), '42', JSON.stringify(ok.reply));
+          const later = await k2.execute('answer + twice(1)');
+          assert.equal(plain(later.outputs[0]), '44', JSON.stringify(later.reply));
+          const wrong = await k2.execute("twice('x')");
+          assert.equal(wrong.reply.ename, 'TypeScriptError');
+          assert.match(String(wrong.reply.evalue), /Argument of type 'string' is not assignable to parameter of type 'number'/);
+        } finally {
+          await k2.shutdown();
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      });
+    }
+
     it('types the global prompt (string | null) in a kernel where no cell imported gradlab', async () => {
       const k2 = await start();
       try {
