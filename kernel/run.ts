@@ -235,13 +235,13 @@ export function readinessReport(
     const bad = runs.filter((r) => !r.ok);
     const device = runs.map((r) => printedBackend(r.notebook)).find((d) => d) ?? 'no notebook printed its backend';
     lines.push(`${bad.length ? '✗' : '✓'} ${backend.padEnd(8)} ${device}`);
-    lines.push(`  ${runs.length - bad.length}/${runs.length} notebooks ok in ${(seconds / 60).toFixed(1)} min · course map ${shortPath(summary.index)}`);
+    lines.push(`  ${runs.length - bad.length}/${runs.length} notebooks ok in ${(seconds / 60).toFixed(1)} min · course map ${rel(summary.index)}`);
     for (const r of bad.slice(0, 6)) {
       const f = r.failure!;
       const c = f.cell ? ` cell ${f.cell.number}/${f.cell.total}` : '';
       lines.push(`  ✗ ${r.chapter}/${r.name}${c}: ${`${f.ename}: ${f.evalue.split('\n')[0]}`.slice(0, 160)}`);
       lines.push(`    fix: ${fixFor(f, backend, timeoutS, r.name)}`);
-      if (r.html) lines.push(`    see: ${shortPath(r.html)}${f.cell ? `#cell-${f.cell.index}` : ''}`);
+      if (r.html) lines.push(`    see: ${rel(r.html)}${f.cell ? `#cell-${f.cell.index}` : ''}`);
     }
     if (bad.length > 6) lines.push(`  … and ${bad.length - 6} more failing notebooks (see the course map)`);
   }
