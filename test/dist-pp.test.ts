@@ -101,6 +101,10 @@ describe('dist/pipeline: GPipe and 1F1B on real ranks', function () {
     const bad = ok.map((e) => (e.stage === 1 && e.op === 'F' && e.microBatch === 0 ? { ...e, start: 0.5 } : e));
     assert.match(dist.timelineViolations(bad, 2, 2).join('\n'), /F0 on stage 1 starts \(0\.500\) before it ends on stage 0/);
     assert.match(dist.timelineViolations(ok.slice(1), 2, 2).join('\n'), /stage 0 misses F of micro-batch 0/);
+    // across stages (processes) a start within the clock skew of the end before it is no violation
+    const near = ok.map((e) => (e.stage === 1 && e.op === 'F' && e.microBatch === 0 ? { ...e, start: ok.find((x) => x.stage === 0 && x.op === 'F' && x.microBatch === 0)!.end - 0.002 } : e));
+    assert.deepEqual(dist.timelineViolations(near, 2, 2), [], '2 µs early: within the default 0.05 ms');
+    assert.equal(dist.timelineViolations(near, 2, 2, 0).length, 1, 'with no skew allowed it is one');
   });
 
   for (const p of [2, 3, 4]) {

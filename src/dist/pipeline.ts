@@ -288,9 +288,14 @@ export function timelineStats(events: readonly PipelineEvent[], stages: number):
  * stage s starts after it ended on s−1; B of j on s starts after B of j ended
  * on s+1 and after F of j ended on s.
  *
+ * Times on different stages come from different processes, whose clocks
+ * (`performance.timeOrigin + performance.now()`, Node reads two clocks at a
+ * process's start) agree only to about 10 µs here: a cross-stage order is a
+ * violation only beyond `clockSkewMs` (default 0.05 ms). Same-stage checks are exact.
+ *
  * Introduced in notebooks/04-distributed/03-tensor-pipeline.
  */
-export function timelineViolations(events: readonly PipelineEvent[], stages: number, microBatches: number): string[] {
+export function timelineViolations(events: readonly PipelineEvent[], stages: number, microBatches: number, clockSkewMs = 0.05): string[] {
   const bad: string[] = [];
   const at = new Map<string, PipelineEvent>();
   for (const e of events) {
@@ -310,8 +315,8 @@ export function timelineViolations(events: readonly PipelineEvent[], stages: num
       }
       if (b.start < f.end) bad.push(`B${j} on stage ${s} starts before its F ends`);
       const fPrev = at.get(`F${s - 1}:${j}`), bNext = at.get(`B${s + 1}:${j}`);
-      if (s > 0 && fPrev && f.start < fPrev.end) bad.push(`F${j} on stage ${s} starts (${f.start.toFixed(3)}) before it ends on stage ${s - 1} (${fPrev.end.toFixed(3)})`);
-      if (s < stages - 1 && bNext && b.start < bNext.end) bad.push(`B${j} on stage ${s} starts (${b.start.toFixed(3)}) before it ends on stage ${s + 1} (${bNext.end.toFixed(3)})`);
+      if (s > 0 && fPrev && f.start < fPrev.end - clockSkewMs) bad.push(`F${j} on stage ${s} starts (${f.start.toFixed(3)}) before it ends on stage ${s - 1} (${fPrev.end.toFixed(3)})`);
+      if (s < stages - 1 && bNext && b.start < bNext.end - clockSkewMs) bad.push(`B${j} on stage ${s} starts (${b.start.toFixed(3)}) before it ends on stage ${s + 1} (${bNext.end.toFixed(3)})`);
     }
   }
   return bad;
