@@ -9,13 +9,14 @@
  *   checker is built by then), so the early kernel_info of gradlab's socket
  *   thread is not mistaken for a faster compiler (target: ≤ 0.6x tslab);
  * - warm cell: round trip of `1 + 1` once warm, median of 50 (target: ≤ 0.75x tslab). The
- *   same source every time, so TypeScript keeps its program: two more figures time what most
- *   cells cost, a new expression each time (`${i} * 2`: a new program and type checker) and a
- *   new declaration each time (`const v${i} = ${i};`, the notebook's declarations growing); also
- *   against the same kernel keeping a plain SIGINT listener (`gradlab-listener`,
- *   GRADLAB_KERNEL_SIGINT=listener: what the SIGINT relay of kernel/sigint.ts saves), and the
- *   new-source cells against the same kernel with tslab's incremental builder program
- *   (`gradlab-builder`, GRADLAB_KERNEL_BUILDER=1: what the plain program per cell saves).
+ *   same source every time: TypeScript keeps its program, and gradlab reuses the cell's last
+ *   conversion (a cell run again). Two more figures time what most cells cost, a new
+ *   expression each time (`${i} * 2`: a new program and type checker) and a new declaration
+ *   each time (`const v${i} = ${i};`, the notebook's declarations growing). Each warm-path
+ *   speed-up is also measured against the same kernel with it switched off (`SWITCHED_OFF`):
+ *   a plain SIGINT listener (GRADLAB_KERNEL_SIGINT=listener, kernel/sigint.ts), tslab's
+ *   incremental builder program (GRADLAB_KERNEL_BUILDER=1) and a cell run again converted
+ *   again (GRADLAB_KERNEL_MEMO=0), both kernel/converter.ts.
  *
  * The gradlab starts after the first use TypeScript's code cache (kernel/converter.ts)
  * and the startup snapshot (kernel/snapshot.ts), as a learner's kernel does from its
@@ -73,11 +74,20 @@ export function findDeno(env: NodeJS.ProcessEnv = process.env): string | undefin
   return executable(local) ? local : undefined;
 }
 
+/**
+ * The gradlab kernel with one of its warm-path speed-ups switched off (warm round trips only):
+ * each compared with the full kernel on the figures that speed-up is for.
+ */
+const SWITCHED_OFF: { name: string; variable: string; value: string; what: string; figures: ('warm' | 'fresh' | 'declares')[] }[] = [
+  { name: 'gradlab-listener', variable: 'GRADLAB_KERNEL_SIGINT', value: 'listener', what: 'a plain SIGINT listener (kernel/sigint.ts)', figures: ['warm'] },
+  { name: 'gradlab-builder', variable: 'GRADLAB_KERNEL_BUILDER', value: '1', what: "tslab's incremental builder program (kernel/converter.ts)", figures: ['fresh', 'declares'] },
+  { name: 'gradlab-nomemo', variable: 'GRADLAB_KERNEL_MEMO', value: '0', what: 'a cell run again converted again (kernel/converter.ts)', figures: ['warm'] },
+];
+
 const KERNELS: Kernel[] = [
   { name: 'gradlab', argv: kernelArgv },
   { name: 'gradlab-nosnap', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '0' }, startOnly: true },
-  { name: 'gradlab-listener', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SIGINT: 'listener' }, warmOnly: true },
-  { name: 'gradlab-builder', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_BUILDER: '1' }, warmOnly: true },
+  ...SWITCHED_OFF.map((s): Kernel => ({ name: s.name, argv: kernelArgv, env: { ...ENV, [s.variable]: s.value }, warmOnly: true })),
   { name: 'tslab', argv: (f) => [process.execPath, path.join(ROOT, 'node_modules', 'tslab', 'bin', 'tslab'), 'kernel', '--config-path', f] },
 ];
 
@@ -100,6 +110,10 @@ interface Times {
   fresh: number[];
   /** A warm cell that declares a variable (`const v${i} = ${i};`), one more each time. */
   declares: number[];
+}
+
+function emptyTimes(): Times {
+  return { ready: [], first: [], warm: [], fresh: [], declares: [] };
 }
 
 /** One cold start: spawn to ready, and to the result of a first cell. */
@@ -154,10 +168,10 @@ async function measureWarm(kernels: Kernel[], times: Map<string, Times>): Promis
 export async function benchKernel(): Promise<BenchResult[]> {
   const deno = denoKernel();
   const kernels = deno ? [...KERNELS, deno] : KERNELS;
-  const times = new Map<string, Times>(kernels.map((k) => [k.name, { ready: [], first: [], warm: [], fresh: [], declares: [] }]));
+  const times = new Map<string, Times>(kernels.map((k) => [k.name, emptyTimes()]));
   // A first start sets off the startup snapshot's build (kernel/snapshot.ts); wait for it.
   if (!usableSnapshot()) {
-    await measureStart(KERNELS[0]!, { ready: [], first: [], warm: [], fresh: [], declares: [] });
+    await measureStart(KERNELS[0]!, emptyTimes());
     const t0 = performance.now();
     while (!usableSnapshot() && performance.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 500));
   }
@@ -177,28 +191,23 @@ export async function benchKernel(): Promise<BenchResult[]> {
   const figures: [keyof Times, string, string][] = [
     ['ready', `start to ready (first kernel_info_reply, median of ${STARTS})`, 'start to ready'],
     ['first', `start to first cell result (median of ${STARTS})`, 'start to first result'],
-    ['warm', `warm cell round trip of 1 + 1 (median of ${WARM})`, 'warm 1 + 1'],
+    ['warm', `warm cell round trip of 1 + 1, the same cell again (median of ${WARM})`, 'warm 1 + 1'],
     ['fresh', `warm cell round trip of a new expression \`\${i} * 2\` (median of ${WARM})`, 'new expression'],
     ['declares', `warm cell round trip of a declaration \`const v\${i} = \${i};\` (median of ${WARM}, after 0 to ${WARM - 1} earlier ones)`, 'declaration'],
   ];
   const results: BenchResult[] = [];
-  const ls = times.get('gradlab-listener')!;
-  results.push({
-    name: `gradlab kernel warm cell round trip of 1 + 1 (median of ${WARM}) vs the same kernel with a plain SIGINT listener (kernel/sigint.ts)`,
-    value: median(g.warm),
-    unit: 'ms',
-    reference: `GRADLAB_KERNEL_SIGINT=listener warm 1 + 1, same run (${median(ls.warm).toFixed(2)} ms)`,
-    ratio: median(g.warm) / median(ls.warm),
-  });
-  const gb = times.get('gradlab-builder')!;
-  for (const [key, what] of [['fresh', 'a new expression'], ['declares', 'a declaration']] as const) {
-    results.push({
-      name: `gradlab kernel warm cell round trip of ${what} (median of ${WARM}) vs the same kernel with tslab's incremental builder program (kernel/converter.ts)`,
-      value: median(g[key]),
-      unit: 'ms',
-      reference: `GRADLAB_KERNEL_BUILDER=1 ${what}, same run (${median(gb[key]).toFixed(2)} ms)`,
-      ratio: median(g[key]) / median(gb[key]),
-    });
+  const whats = { warm: '1 + 1 (the same cell again)', fresh: 'a new expression', declares: 'a declaration' };
+  for (const off of SWITCHED_OFF) {
+    const t = times.get(off.name)!;
+    for (const key of off.figures) {
+      results.push({
+        name: `gradlab kernel warm cell round trip of ${whats[key]} (median of ${WARM}) vs the same kernel with ${off.what}`,
+        value: median(g[key]),
+        unit: 'ms',
+        reference: `${off.variable}=${off.value} ${whats[key]}, same run (${median(t[key]).toFixed(2)} ms)`,
+        ratio: median(g[key]) / median(t[key]),
+      });
+    }
   }
   const ns = times.get('gradlab-nosnap')!;
   results.push({

@@ -147,6 +147,7 @@ const FILES_ANCHOR = `    return {
         close,
         convert,`;
 const FILES_FIX = `    return {
+        gradlabMemoHits: () => gradlabMemoHits,
         gradlabDeclarationFiles: () => builder.getProgram().getSourceFiles().filter((f) => f.isDeclarationFile && f.fileName !== gradlabGlobalsFilename).map((f) => f.fileName),
         close,
         convert,`;
@@ -209,6 +210,9 @@ const GRADLAB_KERNEL_GLOBALS = "/** Ask the front end for a line of input (the k
 function createConverter(options) {`;
 const GLOBALS_ROOT_ANCHOR = `    const rootFiles = new Set([declFilename, srcFilename]);`;
 const GLOBALS_ROOT_FIX = `    const gradlabGlobalsFilename = (0, tspath_1.normalizeJoin)(cwd, "__gradlab_globals__.d.ts");
+    // gradlab: the last conversion, kept for the same cell in the same program (see MEMO_GET_ANCHOR).
+    let gradlabMemo = null;
+    let gradlabMemoHits = 0;
     const rootFiles = new Set([declFilename, srcFilename, gradlabGlobalsFilename]);`;
 const GLOBALS_READ_ANCHOR = `        if (virtualFiles.has(path)) {
             return virtualFiles.get(path);
@@ -310,6 +314,44 @@ function gradlabAllDependencies(program, file) {
 }
 function getAllSrcDependencies(builder, sourceFile) {`;
 
+/**
+ * Speed (a cell run again): converting a cell is a pure function of its source, the declarations
+ * of earlier cells and the program (the files the type checker read). After TypeScript's watch
+ * program has synchronized (it keeps the same program object when no file changed), a cell whose
+ * source and earlier declarations are those of the last conversion, in that same program, gets
+ * the last conversion's result back instead of being checked and emitted again: the notebook's
+ * "run the plot cell again" case. A cell that declares something changes the declarations and so
+ * never repeats; a file that changed on disk makes a new program; a conversion that emitted a local
+ * import, or found type errors, is not kept. `GRADLAB_KERNEL_MEMO=0` turns it off (to compare).
+ */
+const MEMO_GET_ANCHOR = `        asMutable(srcFile).parent = declsFile;
+        const diag = convertDiagnostics(getPreEmitDiagnosticsWithDependencies(builder, srcFile));`;
+const MEMO_GET_FIX = `        if (gradlabMemo && gradlabMemo.builder === builder && process.env.GRADLAB_KERNEL_MEMO !== "0" && gradlabMemo.src === src && gradlabMemo.prevDecl === prevDecl) {
+            gradlabMemoHits++;
+            return { ...gradlabMemo.result };
+        }
+        asMutable(srcFile).parent = declsFile;
+        const diag = convertDiagnostics(getPreEmitDiagnosticsWithDependencies(builder, srcFile));`;
+const MEMO_PUT_ANCHOR = `        declOutput += remainingDecls(builder.getProgram().getTypeChecker(), srcFile, declsFile);
+        return {`;
+const MEMO_PUT_FIX = `        declOutput += remainingDecls(builder.getProgram().getTypeChecker(), srcFile, declsFile);
+        return gradlabRemember(prevDecl, src, builder, {`;
+const MEMO_END_ANCHOR = `            lastExpressionVar,
+        };
+    }
+    function getTypeRoots() {`;
+const MEMO_END_FIX = `            lastExpressionVar,
+        });
+    }
+    /** gradlab: keep a conversion for the same cell in the same program (see MEMO_GET_ANCHOR in kernel/converter.ts). */
+    function gradlabRemember(prevDecl, src, builder, result) {
+        gradlabMemo = process.env.GRADLAB_KERNEL_MEMO !== "0" && !result.sideOutputs && !result.diagnostics.length
+            ? { prevDecl, src, builder, result: { ...result } }
+            : null;
+        return result;
+    }
+    function getTypeRoots() {`;
+
 /** Each fix: the text it replaces (which must occur exactly once) and the replacement. */
 const FIXES: [string, string][] = [
   [WRAP_ANCHOR, WRAP_FIX],
@@ -329,6 +371,9 @@ const FIXES: [string, string][] = [
   [GLOBALS_EXISTS_ANCHOR, GLOBALS_EXISTS_FIX],
   [PLAIN_ANCHOR, PLAIN_FIX],
   [PLAIN_FN_ANCHOR, PLAIN_FN_FIX],
+  [MEMO_GET_ANCHOR, MEMO_GET_FIX],
+  [MEMO_PUT_ANCHOR, MEMO_PUT_FIX],
+  [MEMO_END_ANCHOR, MEMO_END_FIX],
 ];
 
 /**

@@ -349,6 +349,73 @@ describe("kernel: tslab's converter with the shorthand and property-name fixes (
     assert.deepEqual(await value('const lit: typeof obj = { c: 5, d: 6 };\nconst { obj: inner } = { obj: 7 };\n[lit.c, inner, obj.c]'), [5, 7, 3]);
   });
 
+  it('gives a cell run again in the same program its last conversion; a declaration, a changed imported file or a type error convert again', async function () {
+    const hits = () => (s as unknown as { node: { gradlabMemoHits(): number } }).node.gradlabMemoHits();
+    const outcome = async (code: string) => {
+      const before = hits();
+      const r = await s.run(code);
+      return { r, hit: hits() - before };
+    };
+    await value('let memoCount = 0;');
+    // The same expression cell twice: converted once, run twice (the run's effect happens both times).
+    assert.deepEqual(await outcome('++memoCount'), { r: { status: 'ok', hasValue: true, value: 1 }, hit: 0 });
+    assert.deepEqual(await outcome('++memoCount'), { r: { status: 'ok', hasValue: true, value: 2 }, hit: 1 });
+    // A declaration in between changes the earlier cells' declarations: converted again.
+    await value('const memoStep = 10;');
+    assert.deepEqual(await outcome('++memoCount'), { r: { status: 'ok', hasValue: true, value: 3 }, hit: 0 });
+    // A type error is found again each time, never kept.
+    for (let i = 0; i < 2; i++) {
+      const { r, hit } = await outcome("memoCount.toUpperCase()");
+      assert.equal(hit, 0);
+      assert.equal(r.status === 'error' && r.ename, 'TypeScriptError');
+    }
+    // A file that an earlier cell imported changes on disk: TypeScript's watcher makes a new
+    // program, so the same cell is checked again and its new type error shows. (A .ts file outside
+    // the working directory is refused by the kernel's rootDir, so it is made under it.)
+    const dir = fs.mkdtempSync(path.join(process.cwd(), '.gradlab-memo-'));
+    const mod = path.join(dir, 'memoed.ts');
+    try {
+      fs.writeFileSync(mod, 'export const memoed: number = 1.5;\n');
+      // An import declares a name, as `const` does: that cell is converted again each time.
+      await value(`import { memoed } from './${path.basename(dir)}/memoed';`);
+      const cell = 'memoed.toFixed(1)';
+      assert.deepEqual(await outcome(cell), { r: { status: 'ok', hasValue: true, value: '1.5' }, hit: 0 });
+      assert.deepEqual(await outcome(cell), { r: { status: 'ok', hasValue: true, value: '1.5' }, hit: 1 });
+      fs.writeFileSync(mod, "export const memoed: string = 'x';\n");
+      let last: Awaited<ReturnType<typeof outcome>> | undefined;
+      for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((ok) => setTimeout(ok, 200))) {
+        last = await outcome(cell);
+        if (last.r.status === 'error') break;
+        assert.equal(last.hit, 1, 'until the watcher reports the change, the program is the same');
+      }
+      assert.equal(last!.hit, 0);
+      assert.equal(last!.r.status === 'error' && /Property 'toFixed' does not exist on type 'string'/.test(last!.r.evalue), true, JSON.stringify(last!.r));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('converts every cell again under GRADLAB_KERNEL_MEMO=0', () => {
+    const { createConverter } = converterModule().module;
+    const saved = process.env.GRADLAB_KERNEL_MEMO;
+    const c = createConverter({ isJS: false, isBrowser: false }) as ReturnType<typeof createConverter> & { gradlabMemoHits(): number };
+    try {
+      const twice = () => [c.convert('', '2 * 21'), c.convert('', '2 * 21')];
+      delete process.env.GRADLAB_KERNEL_MEMO;
+      const [a, b] = twice();
+      assert.equal(c.gradlabMemoHits(), 1);
+      assert.deepEqual(b, a);
+      process.env.GRADLAB_KERNEL_MEMO = '0';
+      const [a0, b0] = twice();
+      assert.equal(c.gradlabMemoHits(), 1);
+      assert.deepEqual([a0, b0], [a, a]);
+    } finally {
+      if (saved === undefined) delete process.env.GRADLAB_KERNEL_MEMO;
+      else process.env.GRADLAB_KERNEL_MEMO = saved;
+      c.close();
+    }
+  });
+
   it("emits a cell's CommonJS in one step, as tslab's two steps did (same code; enums and namespaces equivalent)", () => {
     // Two converters fed the same cells: one writes CommonJS from the checked program
     // (one source map), the other takes tslab's second transpileModule (GRADLAB_KERNEL_TWO_STEP=1).

@@ -516,6 +516,27 @@ describe('the gradlab kernel', function () {
       });
     }
 
+    it('runs a cell sent again each time (its conversion reused), with its output, and checks it again after a declaration', async () => {
+      const k2 = await start();
+      try {
+        await k2.execute('let again = 0;');
+        const texts: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const r = await k2.execute("console.log('run', again + 1);\n++again");
+          texts.push(`${stdout(r).trim()} -> ${plain(r.outputs.find((m) => m.msg_type === 'execute_result'))}`);
+        }
+        assert.deepEqual(texts, ['run 1 -> 1', 'run 2 -> 2', 'run 3 -> 3']);
+        // A declaration and a type error in between: the same cell is converted again and still runs.
+        await k2.execute("const againText: string = 'x';");
+        const wrong = await k2.execute('again = againText;');
+        assert.equal(wrong.reply.ename, 'TypeScriptError');
+        const same = await k2.execute("console.log('run', again + 1);\n++again");
+        assert.equal(plain(same.outputs.find((m) => m.msg_type === 'execute_result')), '4');
+      } finally {
+        await k2.shutdown();
+      }
+    });
+
     it('types the global prompt (string | null) in a kernel where no cell imported gradlab', async () => {
       const k2 = await start();
       try {
