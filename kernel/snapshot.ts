@@ -6,7 +6,8 @@
  * JavaScript) and parsing the declarations a cell can use (the default lib and
  * @types/node, about 2.9 MB) before the first cell is checked. A snapshot
  * holds both, already done: the compiler loaded (tslab's copy) and those files
- * parsed into SourceFiles, which TypeScript's `createSourceFile` hands out
+ * parsed and bound (their symbols made, about a third of building the type
+ * checker) into SourceFiles, which TypeScript's `createSourceFile` hands out
  * instead of parsing again when the program asks for the same file with the
  * same text and options (anything else is parsed as usual, so a stale entry
  * costs time, never correctness).
@@ -37,7 +38,7 @@ import { codeCacheDir } from './converter';
 import { spared } from './procs';
 
 /** Bumped when the snapshot's content or the way it is used changes. */
-const FORMAT = 2;
+const FORMAT = 3;
 /** The manifest: which files the current snapshot parsed, its key and size. */
 export const MANIFEST = 'snapshot.json';
 
@@ -162,7 +163,11 @@ const PARSE_ANCHOR = 'function createSourceFile(fileName, sourceText, languageVe
 const PARSE_FIX = `${PARSE_ANCHOR}
     const gradlabParsed = gradlabPreparsed(fileName, sourceText, languageVersionOrOptions, setParentNodes, scriptKind);
     if (gradlabParsed) return gradlabParsed;`;
-/** Looks up a file parsed when the snapshot was built: same name, text, language version and format; used once. */
+/**
+ * Looks up a file parsed (and bound) when the snapshot was built: same name, text, language
+ * version and format; used once. The program's own module test must agree with the one the file
+ * was bound with (a script's declarations are global, a module's are not); else it is parsed again.
+ */
 const PARSE_FN = `
 function gradlabPreparsed(fileName, sourceText, options, setParentNodes, scriptKind) {
   const cache = globalThis.__gradlabPreparsed;
@@ -171,7 +176,9 @@ function gradlabPreparsed(fileName, sourceText, options, setParentNodes, scriptK
   const o = typeof options === "object" ? options : { languageVersion: options };
   if (o.languageVersion !== hit.languageVersion || o.impliedNodeFormat !== undefined) return undefined;
   cache.delete(fileName);
+  const boundAs = hit.file.externalModuleIndicator;
   if (o.setExternalModuleIndicator) o.setExternalModuleIndicator(hit.file);
+  if (hit.file.externalModuleIndicator !== boundAs) return undefined;
   return hit.file;
 }
 `;
@@ -200,7 +207,12 @@ const ts = mod.exports;
 const languageVersion = ts.ScriptTarget.ES2022;
 const parsed = new Map();
 for (const f of FILES) {
-  parsed.set(f, { languageVersion, file: ts.createSourceFile(f, fs.readFileSync(f, 'utf8'), { languageVersion }) });
+  const file = ts.createSourceFile(f, fs.readFileSync(f, 'utf8'), { languageVersion });
+  // Bound too (symbols and parents), as a file reused from an earlier program is: the type
+  // checker binds only files not bound yet. Of the compiler options only the target (and
+  // alwaysStrict, for files other than declarations) shapes a declaration file's binding.
+  ts.bindSourceFile(file, { target: languageVersion });
+  parsed.set(f, { languageVersion, file });
 }
 globalThis.__gradlabPreparsed = parsed;
 v8.startupSnapshot.setDeserializeMainFunction(() => {

@@ -536,19 +536,19 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
       const hit = ts.createSourceFile(f, fs.readFileSync(f, 'utf8'), { languageVersion: ts.ScriptTarget.ES2022 });
       const afterHit = cache.size;
       ts.createSourceFile(${JSON.stringify(files[1])}, 'interface Changed {}', { languageVersion: ts.ScriptTarget.ES2022 });
-      console.log(JSON.stringify({ args, before, afterHit, afterMiss: cache.size, statements: hit.statements.length, stack: new Error('x').stack.split('\\n').length > 1 }));
+      console.log(JSON.stringify({ args, before, afterHit, afterMiss: cache.size, statements: hit.statements.length, bound: hit.locals instanceof Map && hit.locals.size > 0, stack: new Error('x').stack.split('\\n').length > 1 }));
     };`);
     return file;
   };
 
-  it('builds into a 0700 folder (files 0600), is used when it fits, and answers parses from its parsed files', () => {
+  it('builds into a 0700 folder (files 0600), is used when it fits, and answers parses from its parsed and bound files', () => {
     assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
     assert.equal(fs.statSync(blob).mode & 0o777, 0o600);
     assert.equal(fs.statSync(path.join(dir, snap.MANIFEST)).mode & 0o777, 0o600);
     assert.equal(snap.usableSnapshot(dir), blob);
     const out = JSON.parse(execFileSync(process.execPath, ['--snapshot-blob', blob, probe(), '--config-path', 'x'], { encoding: 'utf8' }));
     // The same file with the same text: the parsed one, handed out once; other text: parsed as usual.
-    assert.deepEqual(out, { args: ['--config-path', 'x'], before: 2, afterHit: 1, afterMiss: 1, statements: out.statements, stack: true });
+    assert.deepEqual(out, { args: ['--config-path', 'x'], before: 2, afterHit: 1, afterMiss: 1, statements: out.statements, bound: true, stack: true });
     assert.ok(out.statements > 0);
   });
 
@@ -609,14 +609,19 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
         const r = await k.execute("[1 + 1, typeof (globalThis as any).__gradlabSnapshot, new Error('x').stack!.split('\\n').length > 1]");
         const text = r.outputs.find((m) => m.msg_type === 'execute_result')?.content.data as Record<string, string> | undefined;
         const bad = await k.execute("const n: number = 'a';");
-        return { text: text?.['text/plain'], typeError: bad.status };
+        // Types from the snapshot's two files (parsed and bound ahead): Array.includes, Symbol.for.
+        const lib = await k.execute("const has: number = [1, 2].includes(2);");
+        const libOk = await k.execute("[[1, 2].includes(2), typeof Symbol.for('k')]");
+        const libText = libOk.outputs.find((m) => m.msg_type === 'execute_result')?.content.data as Record<string, string> | undefined;
+        return { text: text?.['text/plain'], typeError: bad.status, libError: String(lib.reply.evalue).match(/TS\d+/)?.[0], lib: libText?.['text/plain'] };
       } finally {
         await k.shutdown();
       }
     };
-    assert.deepEqual(await check(), { text: "[ 2, 'object', true ]", typeError: 'error' });
+    const lib = { libError: 'TS2322', lib: "[ true, 'symbol' ]" };
+    assert.deepEqual(await check(), { text: "[ 2, 'object', true ]", typeError: 'error', ...lib });
     fs.writeFileSync(blob, Buffer.alloc(fs.statSync(blob).size, 7));
-    assert.deepEqual(await check(), { text: "[ 2, 'undefined', true ]", typeError: 'error' }, 'started without the damaged snapshot');
+    assert.deepEqual(await check(), { text: "[ 2, 'undefined', true ]", typeError: 'error', ...lib }, 'started without the damaged snapshot');
     assert.equal(fs.existsSync(blob), false, 'the damaged blob is deleted');
   });
 });
