@@ -468,6 +468,11 @@ export function saveTypeScriptCache(): void {
 }
 
 let loaded: { module: ConverterModule; patched: boolean } | undefined;
+/** Whether this kernel's TypeScript came from the V8 code cache or a startup snapshot (not compiled from its source). */
+let typeScriptFromCache = false;
+export function typeScriptWasCached(): boolean {
+  return typeScriptFromCache;
+}
 
 /**
  * tslab's converter module with the shorthand fix applied (loaded once, and
@@ -476,7 +481,7 @@ let loaded: { module: ConverterModule; patched: boolean } | undefined;
 export function converterModule(): { module: ConverterModule; patched: boolean } {
   if (loaded) return loaded;
   const file = require.resolve('tslab/dist/converter');
-  if (!require.cache[file]) loadTypeScript();
+  if (!require.cache[file]) typeScriptFromCache = loadTypeScript();
   if (require.cache[file]) {
     // Someone loaded the unpatched module first; use it rather than have two copies.
     loaded = { module: require.cache[file]!.exports as ConverterModule, patched: false };

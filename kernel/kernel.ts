@@ -36,6 +36,7 @@ import { plainText, resultBundle, wireData } from './richresult';
 import { SigintRelay } from './sigint';
 import { InputChannel, StdinNotAllowedError } from './stdin';
 import type { TypeScriptSession } from './session';
+import type { LaunchInfo } from './snapshot';
 
 interface TslabJupyter {
   lastWriteDisplayData:
@@ -225,6 +226,7 @@ class MainLoop {
     private readonly post: (m: ToServer) => void,
     private readonly input: CellInput,
     private readonly sigint: SigintRelay,
+    private readonly launch: LaunchInfo,
   ) {}
 
   async handle(m: Exclude<ToMain, { t: 'exit' }>): Promise<void> {
@@ -263,7 +265,12 @@ class MainLoop {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         (require('./converter') as typeof import('./converter')).saveTypeScriptCache();
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        (require('./snapshot') as typeof import('./snapshot')).scheduleSnapshotBuild(this.session.declarationFiles());
+        const snapshot = require('./snapshot') as typeof import('./snapshot');
+        snapshot.scheduleSnapshotBuild(this.session.declarationFiles());
+        // How long this start took, for the next kernel's choice of a start with or without the snapshot.
+        const convertedAt = this.session.firstConvertedAt;
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        if (convertedAt !== undefined) snapshot.recordKernelStart(convertedAt, (require('./converter') as typeof import('./converter')).typeScriptWasCached(), this.launch);
         // Hand SIGINT to the parkers: a cell's run then costs no thread of its own (kernel/sigint.ts).
         void this.sigint.arm();
       });
@@ -346,6 +353,9 @@ function log(line: string): void {
 /** Start the kernel for a connection file. */
 export function main(configPath: string): void {
   let session: TypeScriptSession | undefined;
+  // How kernel/launch.ts started this process (taken out of the environment the cells see).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const launch = (require('./snapshot') as typeof import('./snapshot')).takeLaunchInfo();
   // First of all: from here on SIGINT interrupts a cell instead of killing the kernel.
   const sigint = new SigintRelay(() => session?.interrupt(), log);
   // How SIGINT reaches cells now ('armed': the relay; 'listener'): for tests and the curious.
@@ -391,7 +401,7 @@ export function main(configPath: string): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { TypeScriptSession: Session } = require('./session') as typeof import('./session');
   session = new Session(process.cwd());
-  const loop = new MainLoop(session, out, jupyter, post, input, sigint);
+  const loop = new MainLoop(session, out, jupyter, post, input, sigint, launch);
   worker.on('message', (m: ToMain) => {
     if (m.t === 'exit') exit(m.code ?? 0, m.why);
     else void loop.handle(m);

@@ -51,6 +51,8 @@ export class TypeScriptSession {
   private cell?: { code: string; executionCount?: number };
   /** Cells run so far: the execution count when the caller does not give one. */
   private runs = 0;
+  /** When (`performance.now()`) the first cell's type check and emit ended: the end of a kernel start (kernel/snapshot.ts). */
+  firstConvertedAt?: number;
 
   /**
    * Builds the type checker now (about 2 s); modules resolve from `rootDir`
@@ -90,6 +92,7 @@ export class TypeScriptSession {
       ...c,
       convert: (prevDecl, src) => {
         const r = c.convert(prevDecl, src);
+        this.firstConvertedAt ??= performance.now();
         this.diagnostics = r.diagnostics;
         this.lastExpressionVar = r.lastExpressionVar;
         // Name the cell's script and keep its source maps: runtime errors then show the cell's lines (kernel/cellmap.ts).

@@ -41,6 +41,8 @@ import { spared } from './procs';
 const FORMAT = 3;
 /** The manifest: which files the current snapshot parsed, its key and size. */
 export const MANIFEST = 'snapshot.json';
+/** Held (with the builder's pid) while a snapshot is built in the background. */
+const LOCK = 'snapshot.lock';
 
 interface Manifest {
   format: number;
@@ -66,9 +68,113 @@ export function typeScriptFile(): string {
   return require.resolve('@tslab/typescript-for-tslab', { paths: [tslabDir] });
 }
 
-/** Whether snapshots are turned on (`GRADLAB_KERNEL_SNAPSHOT=0` turns them off). */
+/** Whether snapshots are turned on (`GRADLAB_KERNEL_SNAPSHOT=0` turns them off; `1` uses one whenever it fits). */
 export function snapshotsEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.GRADLAB_KERNEL_SNAPSHOT !== '0';
+}
+
+/** Kernel starts as the kernels measured them, in the cache folder: what {@link chooseStart} decides by. */
+export const STARTS = 'starts.json';
+/** How many starts of each kind are kept (the newest). */
+const KEEP_STARTS = 5;
+
+/**
+ * One kernel start, measured by the kernel itself: from the launch (kernel.js starting) to the end
+ * of its first cell's type check and emit, so that what a snapshot saves later (declarations of
+ * an import, parsed ahead) counts too. `key`: the snapshot's, for a start from one.
+ */
+export interface StartRecord {
+  mode: 'snapshot' | 'plain';
+  ms: number;
+  key?: string;
+}
+
+/**
+ * Whether to start from the snapshot with this key, by the starts measured on this machine. How
+ * much a snapshot saves depends on the machine: it is read page by page, and where a page fault is
+ * expensive (some virtual machines) reading it takes as long as the parsing it saves. So: the first
+ * two starts from a new snapshot are measured, then two without it, and from then on the kernel
+ * starts the way whose last (up to 5) starts have the smaller median.
+ */
+export function chooseStart(key: string, starts: StartRecord[]): { snapshot: boolean; why: string } {
+  const median = (xs: number[]) => {
+    const a = [...xs].sort((x, y) => x - y);
+    return a.length % 2 ? a[a.length >> 1]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
+  };
+  const snap = starts.filter((r) => r.mode === 'snapshot' && r.key === key).map((r) => r.ms).slice(-KEEP_STARTS);
+  const plain = starts.filter((r) => r.mode === 'plain').map((r) => r.ms).slice(-KEEP_STARTS);
+  if (snap.length < 2) return { snapshot: true, why: `measuring starts from the snapshot (${snap.length} of 2)` };
+  if (plain.length < 2) return { snapshot: false, why: `measuring starts without the snapshot (${plain.length} of 2)` };
+  const [a, b] = [median(snap), median(plain)];
+  return { snapshot: a <= b, why: `median start ${a.toFixed(0)} ms from the snapshot, ${b.toFixed(0)} ms without it` };
+}
+
+/** The starts recorded in `dir` (none when the file is missing, damaged, or others could write it). */
+export function readStarts(dir: string = codeCacheDir()): StartRecord[] {
+  try {
+    const file = path.join(dir, STARTS);
+    if (!private_(dir) || !private_(file)) return [];
+    const all = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+    if (!Array.isArray(all)) return [];
+    return all.filter((r): r is StartRecord => !!r && (r.mode === 'snapshot' || r.mode === 'plain') && Number.isFinite(r.ms) && r.ms > 0 && (r.key === undefined || typeof r.key === 'string'));
+  } catch {
+    return [];
+  }
+}
+
+/** Add a start to `dir`'s record (the newest 5 of each kind and snapshot kept; written whole, then renamed). Best effort. */
+export function recordStart(start: StartRecord, dir: string = codeCacheDir()): void {
+  const tmp = path.join(dir, `${STARTS}.${process.pid}.tmp`);
+  try {
+    if (!private_(dir)) return;
+    const all = [...readStarts(dir), start];
+    const kind = (r: StartRecord) => `${r.mode}:${r.key ?? ''}`;
+    const kept = all.filter((r, i) => all.slice(i + 1).filter((later) => kind(later) === kind(r)).length < KEEP_STARTS).slice(-6 * KEEP_STARTS);
+    fs.writeFileSync(tmp, JSON.stringify(kept), { mode: 0o600 });
+    fs.renameSync(tmp, path.join(dir, STARTS));
+  } catch {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** The key of a snapshot blob, from its name (`snapshot-<key>.blob`). */
+export function blobKey(blob: string): string {
+  return path.basename(blob).replace(/^snapshot-/, '').replace(/\.blob$/, '');
+}
+
+/** How this kernel was launched (kernel/launch.ts): when, and from which snapshot. */
+export interface LaunchInfo {
+  /** The launch time (ms since the epoch) when a launcher started this process; else this process's start. */
+  launched: number;
+  /** The key of the snapshot this process started from. */
+  from?: string;
+}
+
+/**
+ * Take the launch information that kernel/launch.ts passed in the environment
+ * (`GRADLAB_KERNEL_LAUNCHED`, `GRADLAB_KERNEL_FROM`), and remove it there, so that processes
+ * the cells start do not inherit it.
+ */
+export function takeLaunchInfo(env: NodeJS.ProcessEnv = process.env): LaunchInfo {
+  const launched = Number(env.GRADLAB_KERNEL_LAUNCHED);
+  const from = env.GRADLAB_KERNEL_FROM || undefined;
+  delete env.GRADLAB_KERNEL_LAUNCHED;
+  delete env.GRADLAB_KERNEL_FROM;
+  return { launched: Number.isFinite(launched) && launched > 0 ? launched : performance.timeOrigin, from };
+}
+
+/**
+ * Record this kernel's start (kernel/kernel.ts calls it after the first cell): from the launch to
+ * `convertedAt` (a `performance.now()` of this process). A start without the snapshot counts only
+ * when TypeScript came from its code cache: a first start, which compiles it and writes that cache,
+ * is slower for a reason the next starts do not share.
+ */
+export function recordKernelStart(convertedAt: number, typeScriptFromCache: boolean, launch: LaunchInfo, dir: string = codeCacheDir()): void {
+  // Not while a snapshot is being built: the build takes a core from the start it would be compared with.
+  if (!snapshotsEnabled() || fs.existsSync(path.join(dir, LOCK))) return;
+  const ms = performance.timeOrigin + convertedAt - launch.launched;
+  if (snapshotState() && launch.from) recordStart({ mode: 'snapshot', ms, key: launch.from }, dir);
+  else if (!snapshotState() && typeScriptFromCache) recordStart({ mode: 'plain', ms }, dir);
 }
 
 /** The key of a snapshot of `files`: Node, TypeScript's file, each file's size and time. Throws when a file is gone. */
@@ -115,6 +221,8 @@ export function runFromSnapshot(blob: string, entry: string, args: string[]): Pr
     let settled = false;
     const child = spawn(process.execPath, ['--snapshot-blob', blob, entry, ...args], {
       stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+      // When this launch began and from which snapshot: the kernel measures its start (recordKernelStart).
+      env: { ...process.env, GRADLAB_KERNEL_LAUNCHED: String(performance.timeOrigin), GRADLAB_KERNEL_FROM: blobKey(blob) },
     });
     const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     const relay = signals.map((s) => [s, () => child.kill(s)] as const);
@@ -284,7 +392,7 @@ export function scheduleSnapshotBuild(files: string[], dir: string = codeCacheDi
     if (usableSnapshot(dir)) return;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (!private_(dir)) return;
-    const lock = path.join(dir, 'snapshot.lock');
+    const lock = path.join(dir, LOCK);
     try {
       fs.writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
     } catch {

@@ -552,6 +552,49 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     assert.ok(out.statements > 0);
   });
 
+  it("chooses a start from the snapshot or without it by the kernels' own measured starts", () => {
+    const k = 'abc';
+    const S = (ms: number, key = k) => ({ mode: 'snapshot' as const, ms, key });
+    const P = (ms: number) => ({ mode: 'plain' as const, ms });
+    const choose = (starts: import('../kernel/snapshot').StartRecord[]) => snap.chooseStart(k, starts).snapshot;
+    assert.equal(choose([]), true, 'a new snapshot is tried');
+    assert.equal(choose([S(900)]), true, 'until two starts from it are measured');
+    assert.equal(choose([S(900), S(950)]), false, 'then two without it');
+    assert.equal(choose([S(900), S(950), P(1000)]), false);
+    assert.equal(choose([S(900), S(950), P(1000), P(1200)]), true, 'then the smaller median');
+    assert.equal(choose([S(1900), S(1950), P(1000), P(1200)]), false);
+    assert.equal(choose([S(500, 'old'), S(500, 'old'), P(1000), P(1200)]), true, "another snapshot's starts do not count: measure this one");
+    // The newest five of each kind decide: old slow starts from the snapshot age out.
+    assert.equal(choose([S(5000), S(5000), S(5000), S(900), S(900), S(900), S(900), S(900), P(1000), P(1000)]), true);
+    assert.match(snap.chooseStart(k, [S(900), S(950), P(1000), P(1200)]).why, /median start 925 ms from the snapshot, 1100 ms without it/);
+  });
+
+  it('keeps the newest five starts of each kind in a 0600 file, and none in a folder others can write', () => {
+    const d = fs.mkdtempSync(path.join(base, 'starts-'));
+    fs.chmodSync(d, 0o700);
+    for (let i = 1; i <= 7; i++) {
+      snap.recordStart({ mode: 'snapshot', ms: i, key: 'a' }, d);
+      snap.recordStart({ mode: 'plain', ms: 100 + i }, d);
+    }
+    snap.recordStart({ mode: 'snapshot', ms: 1, key: 'b' }, d);
+    const all = snap.readStarts(d);
+    assert.deepEqual(all.filter((r) => r.key === 'a').map((r) => r.ms), [3, 4, 5, 6, 7]);
+    assert.deepEqual(all.filter((r) => r.mode === 'plain').map((r) => r.ms), [103, 104, 105, 106, 107]);
+    assert.deepEqual(all.filter((r) => r.key === 'b').map((r) => r.ms), [1]);
+    assert.equal(fs.statSync(path.join(d, snap.STARTS)).mode & 0o777, 0o600);
+    // A damaged record reads as none, and entries that are not starts are dropped.
+    fs.writeFileSync(path.join(d, snap.STARTS), '[{"mode":"snapshot","ms":', { mode: 0o600 });
+    assert.deepEqual(snap.readStarts(d), []);
+    fs.writeFileSync(path.join(d, snap.STARTS), JSON.stringify([{ mode: 'x', ms: 1 }, { mode: 'plain', ms: -1 }, { mode: 'plain', ms: 7 }]), { mode: 0o600 });
+    assert.deepEqual(snap.readStarts(d), [{ mode: 'plain', ms: 7 }]);
+    // Others could write the folder: nothing is read or written there.
+    fs.chmodSync(d, 0o777);
+    snap.recordStart({ mode: 'plain', ms: 9 }, d);
+    assert.deepEqual(snap.readStarts(d), []);
+    fs.chmodSync(d, 0o700);
+    assert.deepEqual(snap.readStarts(d), [{ mode: 'plain', ms: 7 }]);
+  });
+
   it('is not used when an input changed, its blob is cut short, or others could write its folder', () => {
     const t = fs.statSync(files[0]!).mtime;
     const manifest = path.join(dir, snap.MANIFEST);
@@ -602,9 +645,10 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
   it('starts a kernel from it (kernel.js through kernel/launch.ts), and without it when its blob is damaged', async () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { KernelClient } = require('../kernel/client') as typeof import('../kernel/client');
-    const env = { ...process.env, GRADLAB_KERNEL_CACHE: dir };
-    const check = async () => {
-      const k = await KernelClient.start({ cwd: process.cwd(), env, log: () => undefined });
+    const env: NodeJS.ProcessEnv = { ...process.env, GRADLAB_KERNEL_CACHE: dir };
+    delete env.GRADLAB_KERNEL_SNAPSHOT;
+    const check = async (more: NodeJS.ProcessEnv = {}) => {
+      const k = await KernelClient.start({ cwd: process.cwd(), env: { ...env, ...more }, log: () => undefined });
       try {
         const r = await k.execute("[1 + 1, typeof (globalThis as any).__gradlabSnapshot, new Error('x').stack!.split('\\n').length > 1]");
         const text = r.outputs.find((m) => m.msg_type === 'execute_result')?.content.data as Record<string, string> | undefined;
@@ -620,8 +664,32 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     };
     const lib = { libError: 'TS2322', lib: "[ true, 'symbol' ]" };
     assert.deepEqual(await check(), { text: "[ 2, 'object', true ]", typeError: 'error', ...lib });
+    // The kernel measured its start (launch to the first cell's check and emit) and kept it.
+    const starts = snap.readStarts(dir);
+    assert.deepEqual(starts.map((r) => [r.mode, r.key]), [['snapshot', snap.blobKey(blob)]]);
+    assert.ok(starts[0]!.ms > 50 && starts[0]!.ms < 120_000, String(starts[0]!.ms));
+    assert.equal(fs.statSync(path.join(dir, snap.STARTS)).mode & 0o777, 0o600);
+    // Starts from this snapshot measured slower than starts without it: the next kernel starts
+    // without it, unless GRADLAB_KERNEL_SNAPSHOT=1.
+    const key = snap.blobKey(blob);
+    fs.writeFileSync(path.join(dir, snap.STARTS), JSON.stringify([
+      { mode: 'snapshot', ms: 5000, key }, { mode: 'snapshot', ms: 5200, key }, { mode: 'plain', ms: 1000 }, { mode: 'plain', ms: 1100 },
+    ]), { mode: 0o600 });
+    assert.equal((await check()).text, "[ 2, 'undefined', true ]");
+    assert.equal((await check({ GRADLAB_KERNEL_SNAPSHOT: '1' })).text, "[ 2, 'object', true ]");
+    // The launch information is not left in the environment that cells (and what they start) see.
+    const leaked = await (async () => {
+      const k = await KernelClient.start({ cwd: process.cwd(), env: { ...env, GRADLAB_KERNEL_SNAPSHOT: '1' }, log: () => undefined });
+      try {
+        const r = await k.execute("[typeof (globalThis as any).__gradlabSnapshot, Object.keys(process.env).filter((k) => /^GRADLAB_KERNEL_(LAUNCHED|FROM)$/.test(k)).length]");
+        return (r.outputs.find((m) => m.msg_type === 'execute_result')?.content.data as Record<string, string>)['text/plain'];
+      } finally {
+        await k.shutdown();
+      }
+    })();
+    assert.equal(leaked, "[ 'object', 0 ]");
     fs.writeFileSync(blob, Buffer.alloc(fs.statSync(blob).size, 7));
-    assert.deepEqual(await check(), { text: "[ 2, 'undefined', true ]", typeError: 'error', ...lib }, 'started without the damaged snapshot');
+    assert.deepEqual(await check({ GRADLAB_KERNEL_SNAPSHOT: '1' }), { text: "[ 2, 'undefined', true ]", typeError: 'error', ...lib }, 'started without the damaged snapshot');
     assert.equal(fs.existsSync(blob), false, 'the damaged blob is deleted');
   });
 });
