@@ -352,6 +352,59 @@ const MEMO_END_FIX = `            lastExpressionVar,
     }
     function getTypeRoots() {`;
 
+/**
+ * Speed (a kernel start): TypeScript's watch program watches two folder trees (the type roots and the
+ * places an import was looked up in vain) recursively; on Linux it walks each tree and watches every
+ * folder in it, about 0.12 s of a start here. Those watchers are made after the session's first cell
+ * instead (`gradlabStartWatches`, called by kernel/session.ts), each reporting its folder changed
+ * once, so that what changed there meanwhile (a file an import looked for in vain, made since) is
+ * looked up again at the next cell. File watchers (the files the program read, a cell's local
+ * imports) are made at once, as before.
+ */
+const WATCH_ANCHOR = `    const sys = Object.create(ts.sys);
+    sys.getCurrentDirectory = function () {`;
+const WATCH_FIX = `    const sys = Object.create(ts.sys);
+    sys.watchDirectory = gradlabDeferredWatch((...args) => ts.sys.watchDirectory(...args));
+    sys.getCurrentDirectory = function () {`;
+const WATCH_FN_ANCHOR = `function createConverter(options) {`;
+const WATCH_FN_FIX = `/** gradlab: folder watchers asked for before the first cell, made by gradlabStartWatches (see WATCH_ANCHOR in kernel/converter.ts). */
+const gradlabPendingWatches = [];
+let gradlabWatchesStarted = false;
+function gradlabDeferredWatch(make) {
+    return (...args) => {
+        if (gradlabWatchesStarted) {
+            return make(...args);
+        }
+        let real;
+        let closed = false;
+        gradlabPendingWatches.push(() => {
+            if (!closed) {
+                real = make(...args);
+                // Report the folder changed once: what changed in it before it was watched (a file
+                // an import looked for in vain, made since) is looked up again at the next cell.
+                args[1](args[0]);
+            }
+        });
+        return {
+            close() {
+                closed = true;
+                if (real) {
+                    real.close();
+                }
+            },
+        };
+    };
+}
+/** gradlab: make the folder watchers asked for so far, and from now on make them at once. */
+function gradlabStartWatches() {
+    gradlabWatchesStarted = true;
+    for (const make of gradlabPendingWatches.splice(0)) {
+        make();
+    }
+}
+exports.gradlabStartWatches = gradlabStartWatches;
+function createConverter(options) {`;
+
 /** Each fix: the text it replaces (which must occur exactly once) and the replacement. */
 const FIXES: [string, string][] = [
   [WRAP_ANCHOR, WRAP_FIX],
@@ -374,6 +427,9 @@ const FIXES: [string, string][] = [
   [MEMO_GET_ANCHOR, MEMO_GET_FIX],
   [MEMO_PUT_ANCHOR, MEMO_PUT_FIX],
   [MEMO_END_ANCHOR, MEMO_END_FIX],
+  [WATCH_ANCHOR, WATCH_FIX],
+  // After GLOBALS_DECL_FIX, which ends with the same line.
+  [WATCH_FN_ANCHOR, WATCH_FN_FIX],
 ];
 
 /**

@@ -35,6 +35,8 @@ export type RunOutcome =
 
 /** tslab's converter, with gradlab's fix for shorthands naming an earlier cell's variable (kernel/converter.ts). */
 const { createConverter } = converterModule().module;
+/** Make TypeScript's folder watchers, held back while the kernel starts (kernel/converter.ts). */
+const startWatches = (converterModule().module as { gradlabStartWatches?: () => void }).gradlabStartWatches ?? (() => undefined);
 
 /** tslab prints each diagnostic with this format; the session takes them from the converter instead. */
 const DIAGNOSTIC_FORMAT = '%s%d:%d - %s';
@@ -124,6 +126,7 @@ export class TypeScriptSession {
    */
   async run(code: string, executionCount?: number): Promise<RunOutcome> {
     this.runs++;
+    if (this.runs > 1) startWatches(); // also when the first cell ended early
     this.cell = { code, executionCount: executionCount ?? this.runs };
     this.diagnostics = [];
     this.lastExpressionVar = undefined;
@@ -144,6 +147,8 @@ export class TypeScriptSession {
         return { status: 'error', ...internalError(e) };
       }
     }
+    // After the first cell: TypeScript's folder watchers, held back while the kernel starts (kernel/converter.ts; once).
+    startWatches();
     // A `//%module` cell is registered even with type errors (tslab reports success); report them.
     if (this.diagnostics.length) return { status: 'error', ...diagnosticsError(this.diagnostics, code) };
     if (!ok) {

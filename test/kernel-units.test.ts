@@ -395,6 +395,38 @@ describe("kernel: tslab's converter with the shorthand and property-name fixes (
     }
   });
 
+  it("makes TypeScript's folder watchers after the first cell, and finds a file an import missed, made meanwhile", () => {
+    // A fresh process: this one's session has run cells already, so its watchers are made.
+    const base = fs.mkdtempSync(path.join(process.cwd(), '.gradlab-late-'));
+    const script = `const fs = require('fs'), path = require('path');
+const { converterModule } = require(${JSON.stringify(path.join(__dirname, '..', 'kernel', 'converter.js'))});
+converterModule();
+const ts = require(require.resolve('@tslab/typescript-for-tslab', { paths: [path.dirname(require.resolve('tslab/package.json'))] }));
+let made = 0;
+const watchDirectory = ts.sys.watchDirectory;
+ts.sys.watchDirectory = function (...args) { made++; return watchDirectory.apply(this, args); };
+const { TypeScriptSession } = require(${JSON.stringify(path.join(__dirname, '..', 'kernel', 'session.js'))});
+(async () => {
+  const s = new TypeScriptSession(process.cwd());
+  const cell = "import { late } from './${path.basename(base)}/late';\\nlate * 6";
+  const atStart = made;
+  const first = await s.run(cell);
+  const afterFirst = made;
+  fs.writeFileSync(${JSON.stringify(path.join(base, 'late.ts'))}, 'export const late: number = 7;\\n');
+  const second = await s.run(cell);
+  console.log(JSON.stringify({ atStart, afterFirst, first: first.status === 'error' && /TS2307/.test(first.evalue), second: second.value }));
+  process.exit(0);
+})();`;
+    try {
+      const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 }).trim().split('\n').pop()!);
+      assert.equal(out.atStart, 0, 'no folder watcher while the session starts');
+      assert.ok(out.afterFirst > 0, 'folder watchers made after the first cell');
+      assert.deepEqual([out.first, out.second], [true, 42], 'the import that failed finds the file made since');
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+
   it('converts every cell again under GRADLAB_KERNEL_MEMO=0', () => {
     const { createConverter } = converterModule().module;
     const saved = process.env.GRADLAB_KERNEL_MEMO;
