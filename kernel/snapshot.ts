@@ -38,7 +38,7 @@ import { codeCacheDir } from './converter';
 import { spared } from './procs';
 
 /** Bumped when the snapshot's content or the way it is used changes. */
-const FORMAT = 3;
+const FORMAT = 4;
 /** The manifest: which files the current snapshot parsed, its key and size. */
 export const MANIFEST = 'snapshot.json';
 /** Held (with the builder's pid) while a snapshot is built in the background. */
@@ -304,7 +304,8 @@ const path = require('path');
 const v8 = require('v8');
 const TS_FILE = ${JSON.stringify(tsFile)};
 const FILES = ${JSON.stringify(files)};
-const source = fs.readFileSync(TS_FILE, 'utf8');
+// One byte per character (kernel/converter.ts asciiSource): non-ASCII characters as \\u escapes.
+const source = Buffer.from(fs.readFileSync(TS_FILE, 'utf8').replace(/[^\\x00-\\x7f]/g, (c) => '\\\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')), 'latin1').toString('latin1');
 const anchor = ${JSON.stringify(PARSE_ANCHOR)};
 if (source.split(anchor).length !== 2) throw new Error('gradlab snapshot: TypeScript is not the version gradlab patches');
 const patched = source.replace(anchor, () => ${JSON.stringify(PARSE_FIX)}) + ${JSON.stringify(PARSE_FN)};

@@ -527,16 +527,46 @@ describe("kernel: TypeScript's V8 code cache (kernel/converter.ts)", () => {
     `], { encoding: 'utf8' });
     try {
       assert.deepEqual(JSON.parse(start()), { used: false, ok: true });
-      const files = fs.readdirSync(dir);
-      assert.equal(files.length, 1, files.join());
-      assert.ok(fs.statSync(path.join(dir, files[0]!)).size > 100_000);
+      const cacheFiles = fs.readdirSync(dir).filter((f) => f.endsWith('.v8cache'));
+      assert.equal(cacheFiles.length, 1, fs.readdirSync(dir).join());
+      assert.ok(fs.statSync(path.join(dir, cacheFiles[0]!)).size > 100_000);
+      // TypeScript's source, escaped to ASCII, kept beside the cache (0600) and read from there next time.
+      const copy = path.join(dir, cacheFiles[0]!.replace(/\.v8cache$/, '.ascii.js'));
+      assert.equal(fs.statSync(copy).mode & 0o777, 0o600);
+      assert.equal(require('buffer').isAscii(fs.readFileSync(copy)), true);
+      assert.deepEqual(fs.readdirSync(dir).sort(), [cacheFiles[0]!, path.basename(copy)].sort());
       assert.deepEqual(JSON.parse(start()), { used: true, ok: true });
+      // A copy that others could write is not run: the source is escaped again from TypeScript's own file.
+      fs.chmodSync(copy, 0o666);
+      fs.writeFileSync(copy, 'throw new Error("not this one")');
+      assert.deepEqual(JSON.parse(start()), { used: true, ok: true });
+      assert.equal(fs.statSync(copy).mode & 0o777, 0o600, 'written again');
+      const files = cacheFiles;
       fs.writeFileSync(path.join(dir, files[0]!), 'damaged');
       assert.deepEqual(JSON.parse(start()), { used: false, ok: true }, 'V8 rejects it; the kernel compiles TypeScript itself');
       assert.deepEqual(JSON.parse(start()), { used: true, ok: true }, 'and writes a good cache again');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("kernel: TypeScript's source as one byte per character (kernel/converter.ts)", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { asciiSource } = require('../kernel/converter') as typeof import('../kernel/converter');
+  it('escapes every character outside ASCII, and the program means the same', () => {
+    const src = "// it’s a comment → here\nconst s = 'a’b→c😀'; const re = /[’→]/u;\nconst t = `x→${1}`;\nmodule.exports = [s, re.test('→'), re.test('x'), t, s.length];";
+    const out = asciiSource(src);
+    assert.equal(require('buffer').isAscii(Buffer.from(out, 'latin1')), true);
+    assert.match(out, /it\\u2019s a comment \\u2192 here/);
+    const run = (code: string) => {
+      const m = { exports: undefined as unknown };
+      new Function('module', code)(m);
+      return m.exports;
+    };
+    assert.deepEqual(run(out), run(src));
+    assert.deepEqual(run(src), ['a’b→c😀', true, false, 'x→1', 7]);
+    assert.equal(asciiSource('plain ascii'), 'plain ascii');
   });
 });
 
