@@ -468,8 +468,8 @@ export function asciiSource(source: string): string {
   return Buffer.from(escaped, 'latin1').toString('latin1');
 }
 
-/** Whether this process's user owns `file` and nobody else can write it. */
-function ownedPrivately(file: string): boolean {
+/** Whether this process's user owns `file` and nobody else can write it (what runs as code must be: TypeScript's copy, a snapshot). */
+export function ownedPrivately(file: string): boolean {
   const st = fs.statSync(file);
   return (typeof process.getuid !== 'function' || st.uid === process.getuid()) && (st.mode & 0o022) === 0;
 }

@@ -263,14 +263,14 @@ class MainLoop {
       // And build a startup snapshot (kernel/snapshot.ts) in the background when there is none that fits.
       setImmediate(() => {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        (require('./converter') as typeof import('./converter')).saveTypeScriptCache();
+        const converter = require('./converter') as typeof import('./converter');
+        converter.saveTypeScriptCache();
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const snapshot = require('./snapshot') as typeof import('./snapshot');
         snapshot.scheduleSnapshotBuild(this.session.declarationFiles());
         // How long this start took, for the next kernel's choice of a start with or without the snapshot.
         const convertedAt = this.session.firstConvertedAt;
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        if (convertedAt !== undefined) snapshot.recordKernelStart(convertedAt, (require('./converter') as typeof import('./converter')).typeScriptWasCached(), this.launch);
+        if (convertedAt !== undefined) snapshot.recordKernelStart(convertedAt, converter.typeScriptWasCached(), this.launch);
         // Hand SIGINT to the parkers: a cell's run then costs no thread of its own (kernel/sigint.ts).
         void this.sigint.arm();
       });

@@ -34,7 +34,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Readable } from 'stream';
-import { codeCacheDir } from './converter';
+import { asciiSource, codeCacheDir, ownedPrivately } from './converter';
 import { spared } from './procs';
 
 /** Bumped when the snapshot's content or the way it is used changes. */
@@ -113,7 +113,7 @@ export function chooseStart(key: string, starts: StartRecord[]): { snapshot: boo
 export function readStarts(dir: string = codeCacheDir()): StartRecord[] {
   try {
     const file = path.join(dir, STARTS);
-    if (!private_(dir) || !private_(file)) return [];
+    if (!ownedPrivately(dir) || !ownedPrivately(file)) return [];
     const all = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
     if (!Array.isArray(all)) return [];
     return all.filter((r): r is StartRecord => !!r && (r.mode === 'snapshot' || r.mode === 'plain') && Number.isFinite(r.ms) && r.ms > 0 && (r.key === undefined || typeof r.key === 'string'));
@@ -126,7 +126,7 @@ export function readStarts(dir: string = codeCacheDir()): StartRecord[] {
 export function recordStart(start: StartRecord, dir: string = codeCacheDir()): void {
   const tmp = path.join(dir, `${STARTS}.${process.pid}.tmp`);
   try {
-    if (!private_(dir)) return;
+    if (!ownedPrivately(dir)) return;
     const all = [...readStarts(dir), start];
     const kind = (r: StartRecord) => `${r.mode}:${r.key ?? ''}`;
     const kept = all.filter((r, i) => all.slice(i + 1).filter((later) => kind(later) === kind(r)).length < KEEP_STARTS).slice(-6 * KEEP_STARTS);
@@ -188,21 +188,15 @@ export function snapshotKey(files: string[], tsFile: string = typeScriptFile()):
   return h.digest('hex').slice(0, 16);
 }
 
-/** Owned by this user and not writable by others (a snapshot runs as code). */
-function private_(file: string): boolean {
-  const st = fs.statSync(file);
-  return (typeof process.getuid !== 'function' || st.uid === process.getuid()) && (st.mode & 0o022) === 0;
-}
-
 /** The snapshot to start from, when there is one that fits this Node, TypeScript and these files; else undefined. */
 export function usableSnapshot(dir: string = codeCacheDir()): string | undefined {
   try {
-    if (!private_(dir)) return undefined;
+    if (!ownedPrivately(dir)) return undefined;
     const m = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')) as Manifest;
     if (m.format !== FORMAT || !Array.isArray(m.files) || typeof m.key !== 'string') return undefined;
     if (snapshotKey(m.files) !== m.key) return undefined;
     const blob = path.join(dir, `snapshot-${m.key}.blob`);
-    if (fs.statSync(blob).size !== m.blobSize || !private_(blob)) return undefined;
+    if (fs.statSync(blob).size !== m.blobSize || !ownedPrivately(blob)) return undefined;
     return blob;
   } catch {
     return undefined;
@@ -304,8 +298,9 @@ const path = require('path');
 const v8 = require('v8');
 const TS_FILE = ${JSON.stringify(tsFile)};
 const FILES = ${JSON.stringify(files)};
-// One byte per character (kernel/converter.ts asciiSource): non-ASCII characters as \\u escapes.
-const source = Buffer.from(fs.readFileSync(TS_FILE, 'utf8').replace(/[^\\x00-\\x7f]/g, (c) => '\\\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')), 'latin1').toString('latin1');
+// One byte per character: kernel/converter.ts asciiSource, the same function.
+const asciiSource = ${asciiSource.toString()};
+const source = asciiSource(fs.readFileSync(TS_FILE, 'utf8'));
 const anchor = ${JSON.stringify(PARSE_ANCHOR)};
 if (source.split(anchor).length !== 2) throw new Error('gradlab snapshot: TypeScript is not the version gradlab patches');
 const patched = source.replace(anchor, () => ${JSON.stringify(PARSE_FIX)}) + ${JSON.stringify(PARSE_FN)};
@@ -392,7 +387,7 @@ export function scheduleSnapshotBuild(files: string[], dir: string = codeCacheDi
     if (!files.length) return;
     if (usableSnapshot(dir)) return;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (!private_(dir)) return;
+    if (!ownedPrivately(dir)) return;
     const lock = path.join(dir, LOCK);
     try {
       fs.writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
