@@ -55,6 +55,7 @@ import * as path from 'path';
 import * as vm from 'vm';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import Module = require('module');
+import { LAZY_JSDOC_FIXES, LAZY_JSDOC_KEY, patchSource } from './lazydoc';
 
 type ConverterModule = typeof import('tslab/dist/converter');
 
@@ -369,7 +370,8 @@ const WATCH_FIX = `    const sys = Object.create(ts.sys);
 const WATCH_FN_ANCHOR = `function createConverter(options) {`;
 const WATCH_FN_FIX = `/** gradlab: folder watchers asked for before the first cell, made by gradlabStartWatches (see WATCH_ANCHOR in kernel/converter.ts). */
 const gradlabPendingWatches = [];
-let gradlabWatchesStarted = false;
+// GRADLAB_KERNEL_WATCH=eager: make them at once, as tslab does (for comparison: npm run bench -- kernel).
+let gradlabWatchesStarted = process.env.GRADLAB_KERNEL_WATCH === "eager";
 function gradlabDeferredWatch(make) {
     return (...args) => {
         if (gradlabWatchesStarted) {
@@ -449,7 +451,7 @@ let tsCache: { script: vm.Script; file: string; needsWrite: boolean } | undefine
 /** The cache file of one compiler file: named by its path, size and time, and by Node's version and architecture. */
 function cacheFileFor(file: string, dir: string): string {
   const st = fs.statSync(file);
-  const key = [file, st.size, st.mtimeMs, process.version, process.arch, 'ascii'].join('\0');
+  const key = [file, st.size, st.mtimeMs, process.version, process.arch, 'ascii', LAZY_JSDOC_KEY].join('\0');
   return path.join(dir, `typescript-${crypto.createHash('sha1').update(key).digest('hex').slice(0, 16)}.v8cache`);
 }
 
@@ -475,9 +477,21 @@ export function ownedPrivately(file: string): boolean {
 }
 
 /**
- * TypeScript's source, escaped to ASCII ({@link asciiSource}): from a copy kept beside the code
- * cache (same key, `.ascii.js`, mode 0600 in a folder only this user can write; read as Latin-1,
- * no UTF-8 decoding), else made from the file and, when possible, kept for the next start.
+ * TypeScript's own text with gradlab's fixes: escaped to ASCII ({@link asciiSource}), and with
+ * declaration files' documentation comments parsed lazily (kernel/lazydoc.ts; left out, with a
+ * warning, when the fixes do not apply to this TypeScript).
+ */
+export function typeScriptText(file: string): string {
+  const escaped = asciiSource(fs.readFileSync(file, 'utf8'));
+  const lazy = patchSource(escaped, LAZY_JSDOC_FIXES);
+  if (lazy === undefined) process.stderr.write(`gradlab kernel: TypeScript (${file}) is not the version gradlab patches; declaration files' documentation comments are parsed eagerly (a slower start)\n`);
+  return lazy ?? escaped;
+}
+
+/**
+ * TypeScript's source ({@link typeScriptText}): from a copy kept beside the code cache (same key,
+ * `.ascii.js`, mode 0600 in a folder only this user can write; read as Latin-1, no UTF-8
+ * decoding), else made from the file and, when possible, kept for the next start.
  */
 function typeScriptSource(file: string, dir: string): string {
   let copy: string | undefined;
@@ -487,7 +501,7 @@ function typeScriptSource(file: string, dir: string): string {
   } catch {
     // no copy yet
   }
-  const source = asciiSource(fs.readFileSync(file, 'utf8'));
+  const source = typeScriptText(file);
   if (copy) {
     const tmp = `${copy}.${process.pid}.tmp`;
     try {

@@ -35,10 +35,11 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Readable } from 'stream';
 import { asciiSource, codeCacheDir, ownedPrivately } from './converter';
+import { LAZY_JSDOC_FIXES, LAZY_JSDOC_KEY, patchSource } from './lazydoc';
 import { spared } from './procs';
 
 /** Bumped when the snapshot's content or the way it is used changes. */
-const FORMAT = 4;
+const FORMAT = 5;
 /** The manifest: which files the current snapshot parsed, its key and size. */
 export const MANIFEST = 'snapshot.json';
 /** Held (with the builder's pid) while a snapshot is built in the background. */
@@ -180,7 +181,7 @@ export function recordKernelStart(convertedAt: number, typeScriptFromCache: bool
 /** The key of a snapshot of `files`: Node, TypeScript's file, each file's size and time. Throws when a file is gone. */
 export function snapshotKey(files: string[], tsFile: string = typeScriptFile()): string {
   const h = crypto.createHash('sha1');
-  h.update([FORMAT, process.version, process.arch, process.execPath].join('\0'));
+  h.update([FORMAT, LAZY_JSDOC_KEY, process.version, process.arch, process.execPath].join('\0'));
   for (const f of [tsFile, ...files]) {
     const st = fs.statSync(f);
     h.update(`\0${f}\0${st.size}\0${st.mtimeMs}`);
@@ -298,9 +299,12 @@ const path = require('path');
 const v8 = require('v8');
 const TS_FILE = ${JSON.stringify(tsFile)};
 const FILES = ${JSON.stringify(files)};
-// One byte per character: kernel/converter.ts asciiSource, the same function.
+// One byte per character, and declaration files' comments parsed when read: kernel/converter.ts
+// asciiSource and kernel/lazydoc.ts patchSource, the same functions and fixes.
 const asciiSource = ${asciiSource.toString()};
-const source = asciiSource(fs.readFileSync(TS_FILE, 'utf8'));
+const patchSource = ${patchSource.toString()};
+const escaped = asciiSource(fs.readFileSync(TS_FILE, 'utf8'));
+const source = patchSource(escaped, ${JSON.stringify(LAZY_JSDOC_FIXES)}) || escaped;
 const anchor = ${JSON.stringify(PARSE_ANCHOR)};
 if (source.split(anchor).length !== 2) throw new Error('gradlab snapshot: TypeScript is not the version gradlab patches');
 const patched = source.replace(anchor, () => ${JSON.stringify(PARSE_FIX)}) + ${JSON.stringify(PARSE_FN)};
