@@ -16,7 +16,11 @@
  *   speed-up is also measured against the same kernel with it switched off (`SWITCHED_OFF`):
  *   a plain SIGINT listener (GRADLAB_KERNEL_SIGINT=listener, kernel/sigint.ts), tslab's
  *   incremental builder program (GRADLAB_KERNEL_BUILDER=1) and a cell run again converted
- *   again (GRADLAB_KERNEL_MEMO=0), both kernel/converter.ts.
+ *   again (GRADLAB_KERNEL_MEMO=0), both kernel/converter.ts. Two speed-ups of the start are
+ *   measured the same way (`START_SWITCHED_OFF`, start to first result, all three kernels
+ *   without the snapshot): declaration files' documentation comments parsed with the files
+ *   (GRADLAB_KERNEL_LAZY_JSDOC=0, kernel/lazydoc.ts) and folder watchers made before the
+ *   first cell (GRADLAB_KERNEL_WATCH=eager, kernel/converter.ts).
  *
  * The gradlab starts after the first use TypeScript's code cache (kernel/converter.ts)
  * and the startup snapshot (kernel/snapshot.ts), as a learner's kernel does from its
@@ -86,11 +90,21 @@ const SWITCHED_OFF: { name: string; variable: string; value: string; what: strin
   { name: 'gradlab-nomemo', variable: 'GRADLAB_KERNEL_MEMO', value: '0', what: 'a cell run again converted again (kernel/converter.ts)', figures: ['warm'] },
 ];
 
+/**
+ * The same, for speed-ups of the start: each a kernel started without the snapshot, compared
+ * with `gradlab-nosnap` (start to first result).
+ */
+const START_SWITCHED_OFF: { name: string; variable: string; value: string; what: string }[] = [
+  { name: 'gradlab-eagerdocs', variable: 'GRADLAB_KERNEL_LAZY_JSDOC', value: '0', what: "declaration files' documentation comments parsed with the files (kernel/lazydoc.ts)" },
+  { name: 'gradlab-eagerwatch', variable: 'GRADLAB_KERNEL_WATCH', value: 'eager', what: 'folder watchers made before the first cell (kernel/converter.ts)' },
+];
+
 const KERNELS: Kernel[] = [
   // From the snapshot always (a kernel left to choose starts the way its own measured starts favour).
   { name: 'gradlab', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '1' } },
   { name: 'gradlab-nosnap', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '0' }, startOnly: true },
   ...SWITCHED_OFF.map((s): Kernel => ({ name: s.name, argv: kernelArgv, env: { ...ENV, [s.variable]: s.value }, warmOnly: true })),
+  ...START_SWITCHED_OFF.map((s): Kernel => ({ name: s.name, argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '0', [s.variable]: s.value }, startOnly: true })),
   { name: 'tslab', argv: (f) => [process.execPath, path.join(ROOT, 'node_modules', 'tslab', 'bin', 'tslab'), 'kernel', '--config-path', f] },
 ];
 
@@ -220,6 +234,16 @@ export async function benchKernel(): Promise<BenchResult[]> {
     reference: `plain tslab start to first result, same run (${median(times.get('tslab')!.first).toFixed(1)} ms)`,
     ratio: median(ns.first) / median(times.get('tslab')!.first),
   });
+  for (const off of START_SWITCHED_OFF) {
+    const t = times.get(off.name)!;
+    results.push({
+      name: `gradlab kernel start to first cell result without the startup snapshot (median of ${STARTS}) vs the same kernel with ${off.what}`,
+      value: median(ns.first),
+      unit: 'ms',
+      reference: `${off.variable}=${off.value}, same run (${median(t.first).toFixed(1)} ms)`,
+      ratio: median(ns.first) / median(t.first),
+    });
+  }
   for (const [key0, refName, ref] of refs) {
     for (const [key, what, short] of figures) {
       results.push({

@@ -120,13 +120,24 @@ export class TypeScriptSession {
   }
 
   /**
+   * Make TypeScript's folder watchers, held back while the kernel starts (kernel/converter.ts): the
+   * kernel calls this once the first cell's reply is out (on Linux the watchers walk the watched
+   * folder trees, about 0.1 s), and the second cell's run calls it in any case. Each reports its
+   * folder changed once, so nothing that changed before is missed. Idempotent.
+   */
+  startWatches(): void {
+    startWatches();
+  }
+
+  /**
    * Type-check and run a cell. Never throws: failures come back as a CellError.
    * `executionCount` labels the cell in runtime errors' tracebacks (`Cell In[3], line 7`);
    * without it the session counts its own runs.
    */
   async run(code: string, executionCount?: number): Promise<RunOutcome> {
     this.runs++;
-    if (this.runs > 1) startWatches(); // also when the first cell ended early
+    // From the second cell on: TypeScript's folder watchers, held back while the kernel starts (kernel/converter.ts).
+    if (this.runs > 1) this.startWatches();
     this.cell = { code, executionCount: executionCount ?? this.runs };
     this.diagnostics = [];
     this.lastExpressionVar = undefined;
@@ -147,8 +158,6 @@ export class TypeScriptSession {
         return { status: 'error', ...internalError(e) };
       }
     }
-    // After the first cell: TypeScript's folder watchers, held back while the kernel starts (kernel/converter.ts; once).
-    startWatches();
     // A `//%module` cell is registered even with type errors (tslab reports success); report them.
     if (this.diagnostics.length) return { status: 'error', ...diagnosticsError(this.diagnostics, code) };
     if (!ok) {

@@ -395,7 +395,7 @@ describe("kernel: tslab's converter with the shorthand and property-name fixes (
     }
   });
 
-  it("makes TypeScript's folder watchers after the first cell, and finds a file an import missed, made meanwhile", () => {
+  it("makes TypeScript's folder watchers after the first cell's result, and finds a file an import missed, made meanwhile", () => {
     // A fresh process: this one's session has run cells already, so its watchers are made.
     const base = fs.mkdtempSync(path.join(process.cwd(), '.gradlab-late-'));
     const script = `const fs = require('fs'), path = require('path');
@@ -414,13 +414,19 @@ const { TypeScriptSession } = require(${JSON.stringify(path.join(__dirname, '..'
   const afterFirst = made;
   fs.writeFileSync(${JSON.stringify(path.join(base, 'late.ts'))}, 'export const late: number = 7;\\n');
   const second = await s.run(cell);
-  console.log(JSON.stringify({ atStart, afterFirst, first: first.status === 'error' && /TS2307/.test(first.evalue), second: second.value }));
+  const afterSecond = made;
+  s.startWatches();
+  const again = made;
+  console.log(JSON.stringify({ atStart, afterFirst, afterSecond, again, first: first.status === 'error' && /TS2307/.test(first.evalue), second: second.value }));
   process.exit(0);
 })();`;
     try {
       const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 }).trim().split('\n').pop()!);
       assert.equal(out.atStart, 0, 'no folder watcher while the session starts');
-      assert.ok(out.afterFirst > 0, 'folder watchers made after the first cell');
+      // The kernel makes them once the first reply is out (kernel.ts); a session left alone, at its second cell.
+      assert.equal(out.afterFirst, 0, 'no folder watcher before the first cell\'s result is out');
+      assert.ok(out.afterSecond > 0, 'folder watchers made by the second cell');
+      assert.equal(out.again, out.afterSecond, 'startWatches makes them once');
       assert.deepEqual([out.first, out.second], [true, 42], 'the import that failed finds the file made since');
     } finally {
       fs.rmSync(base, { recursive: true, force: true });
