@@ -115,7 +115,6 @@ interface Waiter {
   onInput?: (prompt: string, password: boolean) => string | Promise<string>;
   reply?: Record<string, unknown>;
   idle: boolean;
-  sawIopub: boolean;
   replyOnly: boolean;
   resolve: (o: ExecuteOutcome) => void;
   reject: (e: Error) => void;
@@ -125,6 +124,8 @@ interface Waiter {
 export class KernelClient {
   /** Messages dropped because their signature did not verify or was a replay. */
   droppedMessages = 0;
+  /** IOPub messages received so far (any: the first proves the subscription is live). */
+  private iopubMessages = 0;
   /** Signatures of the messages received so far (a replayed one is dropped). */
   private readonly signatures = new SignatureHistory();
   /** How the process ended, once it has. */
@@ -163,7 +164,10 @@ export class KernelClient {
     child.stderr?.on('data', keep);
     child.stdout?.on('data', keep);
     for (const s of [shell, control, stdin]) void this.receiveLoop(s, (m) => this.onReply(m, s));
-    void this.receiveLoop(iopub, (m) => this.onIopub(m));
+    void this.receiveLoop(iopub, (m) => {
+      this.iopubMessages++;
+      this.onIopub(m);
+    });
   }
 
   /** Write a connection file, spawn the kernel, connect, and wait for its kernel_info_reply. */
@@ -189,11 +193,15 @@ export class KernelClient {
     // Shell and stdin share one identity, as jupyter_client's do: the kernel sends an
     // input_request to the identity that sent the execute_request.
     const identity = `gradlab-client-${randomUUID()}`;
-    const shell = new zmq.Dealer({ linger: 0, routingId: identity });
-    const control = new zmq.Dealer({ linger: 0 });
-    const stdin = new zmq.Dealer({ linger: 0, routingId: identity });
-    const iopub = new zmq.Subscriber({ linger: 0 });
-    const hb = new zmq.Request({ linger: 0, relaxed: true, correlate: true, receiveTimeout: 1000 });
+    // The kernel binds its ports a moment after it starts: try to connect again after 10 ms, then
+    // 20, 40, 80 and every 100 ms (ZeroMQ's default is every 100 ms from the start, which can
+    // add up to 0.1 s to a fast kernel's start).
+    const retry = { reconnectInterval: 10, reconnectMaxInterval: 100 };
+    const shell = new zmq.Dealer({ linger: 0, routingId: identity, ...retry });
+    const control = new zmq.Dealer({ linger: 0, ...retry });
+    const stdin = new zmq.Dealer({ linger: 0, routingId: identity, ...retry });
+    const iopub = new zmq.Subscriber({ linger: 0, ...retry });
+    const hb = new zmq.Request({ linger: 0, relaxed: true, correlate: true, receiveTimeout: 1000, ...retry });
     shell.connect(url(shell_port));
     control.connect(url(control_port));
     stdin.connect(url(stdin_port));
@@ -329,8 +337,11 @@ export class KernelClient {
 
   private async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    // Retry: the reply proves the shell works; an IOPub message for the same
-    // request proves our subscription is live (ZeroMQ's slow-joiner problem).
+    // Retry: the reply proves the shell works; an IOPub message (any: the status the kernel
+    // publishes around each request) proves our subscription is live (ZeroMQ's slow-joiner
+    // problem: a kernel that answers at once publishes before the subscription reaches it, and
+    // those messages are lost). As jupyter_client's wait_for_ready, but asking again after
+    // 30 ms rather than 0.2 s: a fast kernel's start should not wait on its client.
     while (Date.now() < deadline) {
       const r = this.sendRequest(this.shell, 'kernel_info_request', {}, { timeoutMs: deadline - Date.now(), replyOnly: true });
       try {
@@ -339,8 +350,8 @@ export class KernelClient {
         if (e instanceof KernelTimeoutError) break;
         throw e;
       }
-      for (let i = 0; i < 10 && !r.waiter.sawIopub; i++) await delay(50);
-      if (r.waiter.sawIopub) return;
+      for (let i = 0; i < 3 && this.iopubMessages === 0; i++) await delay(10);
+      if (this.iopubMessages > 0) return;
     }
     throw new KernelTimeoutError(
       `kernel did not answer kernel_info_request within ${timeoutMs / 1000} s` +
@@ -362,7 +373,7 @@ export class KernelClient {
     const header = newHeader(msgType, this.session);
     let timer: NodeJS.Timeout | undefined;
     const waiter: Waiter = {
-      outputs: [], idle: false, sawIopub: false, replyOnly: !!opts.replyOnly,
+      outputs: [], idle: false, replyOnly: !!opts.replyOnly,
       onOutput: opts.onOutput, resolve: () => undefined, reject: () => undefined,
     };
     const done = new Promise<ExecuteOutcome>((resolve, reject) => {
@@ -450,7 +461,6 @@ export class KernelClient {
   private onIopub(m: KernelMessage): void {
     const w = this.waiters.get(m.parent_header.msg_id ?? '');
     if (!w) return;
-    w.sawIopub = true;
     if (m.msg_type === 'status') {
       if (m.content.execution_state === 'idle') w.idle = true;
       this.settle(w);
