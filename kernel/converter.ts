@@ -497,7 +497,11 @@ function typeScriptSource(file: string, dir: string): string {
   let copy: string | undefined;
   try {
     copy = cacheFileFor(file, dir).replace(/\.v8cache$/, '.ascii.js');
-    if (ownedPrivately(dir) && ownedPrivately(copy)) return fs.readFileSync(copy, 'latin1');
+    if (ownedPrivately(dir) && ownedPrivately(copy)) {
+      const text = fs.readFileSync(copy, 'latin1');
+      markUsed(copy);
+      return text;
+    }
   } catch {
     // no copy yet
   }
@@ -509,12 +513,53 @@ function typeScriptSource(file: string, dir: string): string {
       if (ownedPrivately(dir)) {
         fs.writeFileSync(tmp, source, { encoding: 'latin1', mode: 0o600 });
         fs.renameSync(tmp, copy);
+        pruneStaleCopies(dir);
       }
     } catch {
       fs.rmSync(tmp, { force: true });
     }
   }
   return source;
+}
+
+/** A copy and code cache unused for this long (another tslab, TypeScript patch or Node, since upgraded) is deleted. */
+export const STALE_COPY_MS = 7 * 24 * 3600_000;
+const DAY_MS = 24 * 3600_000;
+
+/** Mark a copy used (its time, at most once a day), so that {@link pruneStaleCopies} keeps it. */
+function markUsed(copy: string): void {
+  try {
+    const now = Date.now();
+    if (now - fs.statSync(copy).mtimeMs > DAY_MS) fs.utimesSync(copy, new Date(now), new Date(now));
+  } catch {
+    // best effort
+  }
+}
+
+/**
+ * Delete TypeScript copies (`typescript-<key>.ascii.js`, 8 MB) and their code caches (`.v8cache`)
+ * whose copy was not used for {@link STALE_COPY_MS}: each upgrade of tslab or Node, and each change of
+ * gradlab's fixes, makes a new key, and the old files would stay forever. Called when a new copy is
+ * written. Returns the names deleted.
+ */
+export function pruneStaleCopies(dir: string, now: number = Date.now()): string[] {
+  const gone: string[] = [];
+  try {
+    const names = fs.readdirSync(dir);
+    const stale = (name: string) => now - fs.statSync(path.join(dir, name)).mtimeMs > STALE_COPY_MS;
+    // A code cache goes with its copy (whose time says when it was last used); one without a copy is an older kernel's.
+    const doomed = names.filter((name) => {
+      const m = /^(typescript-[0-9a-f]{16})\.(ascii\.js|v8cache)$/.exec(name);
+      return m !== null && stale(names.includes(`${m[1]}.ascii.js`) ? `${m[1]}.ascii.js` : name);
+    });
+    for (const name of doomed) {
+      fs.rmSync(path.join(dir, name), { force: true });
+      gone.push(name);
+    }
+  } catch {
+    // best effort: a folder that cannot be read keeps its files
+  }
+  return gone;
 }
 
 /**

@@ -531,6 +531,12 @@ describe("kernel: TypeScript's V8 code cache (kernel/converter.ts)", () => {
       c.saveTypeScriptCache();
       console.log(JSON.stringify({ used, ok: r.diagnostics.length === 0 && /1 \\+ 1/.test(r.output) }));
     `], { encoding: 'utf8' });
+    // A copy and code cache of another TypeScript, unused for 30 days: deleted when the new copy is written.
+    const old = Date.now() / 1000 - 30 * 24 * 3600;
+    for (const f of ['typescript-0123456789abcdef.ascii.js', 'typescript-0123456789abcdef.v8cache']) {
+      fs.writeFileSync(path.join(dir, f), 'old');
+      fs.utimesSync(path.join(dir, f), old, old);
+    }
     try {
       assert.deepEqual(JSON.parse(start()), { used: false, ok: true });
       const cacheFiles = fs.readdirSync(dir).filter((f) => f.endsWith('.v8cache'));
@@ -541,7 +547,11 @@ describe("kernel: TypeScript's V8 code cache (kernel/converter.ts)", () => {
       assert.equal(fs.statSync(copy).mode & 0o777, 0o600);
       assert.equal(require('buffer').isAscii(fs.readFileSync(copy)), true);
       assert.deepEqual(fs.readdirSync(dir).sort(), [cacheFiles[0]!, path.basename(copy)].sort());
+      // A copy in use has its time brought forward (at most once a day), so that it is never pruned.
+      const threeDays = Date.now() / 1000 - 3 * 24 * 3600;
+      fs.utimesSync(copy, threeDays, threeDays);
       assert.deepEqual(JSON.parse(start()), { used: true, ok: true });
+      assert.ok(Date.now() - fs.statSync(copy).mtimeMs < 3600_000, 'marked used');
       // A copy that others could write is not run: the source is escaped again from TypeScript's own file.
       fs.chmodSync(copy, 0o666);
       fs.writeFileSync(copy, 'throw new Error("not this one")');
@@ -551,6 +561,34 @@ describe("kernel: TypeScript's V8 code cache (kernel/converter.ts)", () => {
       fs.writeFileSync(path.join(dir, files[0]!), 'damaged');
       assert.deepEqual(JSON.parse(start()), { used: false, ok: true }, 'V8 rejects it; the kernel compiles TypeScript itself');
       assert.deepEqual(JSON.parse(start()), { used: true, ok: true }, 'and writes a good cache again');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("kernel: old TypeScript copies and code caches (kernel/converter.ts)", () => {
+  it('deletes those unused for a week, a code cache with its copy, and keeps the rest', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { pruneStaleCopies, STALE_COPY_MS } = require('../kernel/converter') as typeof import('../kernel/converter');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-prune-test-'));
+    const now = Date.now();
+    const put = (name: string, ageMs: number) => {
+      fs.writeFileSync(path.join(dir, name), 'x');
+      fs.utimesSync(path.join(dir, name), (now - ageMs) / 1000, (now - ageMs) / 1000);
+    };
+    const key = (c: string) => `typescript-${c.repeat(16)}`;
+    try {
+      put(`${key('a')}.ascii.js`, STALE_COPY_MS + 60_000); // stale copy: goes, with its cache
+      put(`${key('a')}.v8cache`, 1000);
+      put(`${key('b')}.ascii.js`, 60_000); // in use: its old cache stays with it
+      put(`${key('b')}.v8cache`, STALE_COPY_MS * 3);
+      put(`${key('c')}.v8cache`, STALE_COPY_MS * 2); // an older kernel's cache without a copy
+      put(`${key('d')}.v8cache`, 1000); // recent, without a copy: stays
+      put('snapshot.json', STALE_COPY_MS * 5); // not a TypeScript copy: never touched
+      assert.deepEqual(pruneStaleCopies(dir, now).sort(), [`${key('a')}.ascii.js`, `${key('a')}.v8cache`, `${key('c')}.v8cache`]);
+      assert.deepEqual(fs.readdirSync(dir).sort(), ['snapshot.json', `${key('b')}.ascii.js`, `${key('b')}.v8cache`, `${key('d')}.v8cache`]);
+      assert.deepEqual(pruneStaleCopies(path.join(dir, 'missing'), now), []);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -618,6 +656,21 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     // The same file with the same text: the parsed one, handed out once; other text: parsed as usual.
     assert.deepEqual(out, { args: ['--config-path', 'x'], before: 2, afterHit: 1, afterMiss: 1, statements: out.statements, bound: true, stack: true });
     assert.ok(out.statements > 0);
+  });
+
+  it('starts its child with glibc asked for huge pages, and gives cells the launcher\'s GLIBC_TUNABLES back', () => {
+    const round = (env: NodeJS.ProcessEnv) => {
+      const child = snap.snapshotChildEnv(env);
+      const seen = { ...child };
+      snap.takeLaunchInfo(seen);
+      return [child.GLIBC_TUNABLES, seen.GLIBC_TUNABLES, 'GRADLAB_KERNEL_GLIBC_TUNABLES' in seen];
+    };
+    if (process.platform !== 'linux') return void assert.equal(round({}).at(0), undefined);
+    assert.deepEqual(round({}), ['glibc.malloc.hugetlb=1', undefined, false]);
+    assert.deepEqual(round({ GLIBC_TUNABLES: 'glibc.malloc.check=0' }), ['glibc.malloc.check=0:glibc.malloc.hugetlb=1', 'glibc.malloc.check=0', false]);
+    // A user's own choice for it is kept.
+    assert.deepEqual(round({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }), ['glibc.malloc.hugetlb=0', 'glibc.malloc.hugetlb=0', false]);
+    assert.deepEqual(round({ GLIBC_TUNABLES: '' }), ['glibc.malloc.hugetlb=1', '', false]);
   });
 
   it("chooses a start from the snapshot or without it by the kernels' own measured starts", () => {
@@ -745,17 +798,25 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     ]), { mode: 0o600 });
     assert.equal((await check()).text, "[ 2, 'undefined', true ]");
     assert.equal((await check({ GRADLAB_KERNEL_SNAPSHOT: '1' })).text, "[ 2, 'object', true ]");
-    // The launch information is not left in the environment that cells (and what they start) see.
-    const leaked = await (async () => {
-      const k = await KernelClient.start({ cwd: process.cwd(), env: { ...env, GRADLAB_KERNEL_SNAPSHOT: '1' }, log: () => undefined });
+    // The launch information is not left in the environment that cells (and what they start) see,
+    // and GLIBC_TUNABLES is the user's own again (the process itself started with huge pages asked for).
+    const leaked = async (tunables?: string) => {
+      const base: NodeJS.ProcessEnv = { ...env, GRADLAB_KERNEL_SNAPSHOT: '1' };
+      delete base.GLIBC_TUNABLES;
+      const k = await KernelClient.start({ cwd: process.cwd(), env: tunables === undefined ? base : { ...base, GLIBC_TUNABLES: tunables }, log: () => undefined });
       try {
-        const r = await k.execute("[typeof (globalThis as any).__gradlabSnapshot, Object.keys(process.env).filter((k) => /^GRADLAB_KERNEL_(LAUNCHED|FROM)$/.test(k)).length]");
-        return (r.outputs.find((m) => m.msg_type === 'execute_result')?.content.data as Record<string, string>)['text/plain'];
+        const r = await k.execute(`console.log(JSON.stringify([typeof (globalThis as any).__gradlabSnapshot, Object.keys(process.env).filter((k) => /^GRADLAB_KERNEL_(LAUNCHED|FROM|GLIBC_TUNABLES)$/.test(k)).length,
+          process.env.GLIBC_TUNABLES ?? null, require('fs').readFileSync('/proc/self/environ', 'latin1').split('\\0').find((v: string) => v.startsWith('GLIBC_TUNABLES=')) ?? null]))`);
+        return JSON.parse(r.outputs.filter((m) => m.msg_type === 'stream').map((m) => String(m.content.text)).join(''));
       } finally {
         await k.shutdown();
       }
-    })();
-    assert.equal(leaked, "[ 'object', 0 ]");
+    };
+    if (process.platform === 'linux') {
+      assert.deepEqual(await leaked(), ['object', 0, null, 'GLIBC_TUNABLES=glibc.malloc.hugetlb=1']);
+      // (glibc 2.36 writes the variable back cut after its first tunable; the second still takes effect.)
+      assert.deepEqual((await leaked('glibc.malloc.mmap_threshold=131072')).slice(0, 3), ['object', 0, 'glibc.malloc.mmap_threshold=131072']);
+    }
     fs.writeFileSync(blob, Buffer.alloc(fs.statSync(blob).size, 7));
     assert.deepEqual(await check({ GRADLAB_KERNEL_SNAPSHOT: '1' }), { text: "[ 2, 'undefined', true ]", typeError: 'error', ...lib }, 'started without the damaged snapshot');
     assert.equal(fs.existsSync(blob), false, 'the damaged blob is deleted');
