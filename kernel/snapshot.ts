@@ -39,7 +39,7 @@ import { LAZY_JSDOC_FIXES, LAZY_JSDOC_KEY, patchSource } from './lazydoc';
 import { spared } from './procs';
 
 /** Bumped when the snapshot's content or the way it is used changes. */
-const FORMAT = 5;
+const FORMAT = 6;
 /** The manifest: which files the current snapshot parsed, its key and size. */
 export const MANIFEST = 'snapshot.json';
 /** Held (with the builder's pid) while a snapshot is built in the background. */
@@ -345,14 +345,31 @@ const ts = mod.exports;
 const languageVersion = ts.ScriptTarget.ES2022;
 const parsed = new Map();
 for (const f of FILES) {
-  const file = ts.createSourceFile(f, fs.readFileSync(f, 'utf8'), { languageVersion });
+  // Read as the program reads it (ts.sys.readFile: a byte order mark dropped), with the size and time it had.
+  const st = fs.statSync(f);
+  const file = ts.createSourceFile(f, ts.sys.readFile(f), { languageVersion });
   // Bound too (symbols and parents), as a file reused from an earlier program is: the type
   // checker binds only files not bound yet. Of the compiler options only the target (and
   // alwaysStrict, for files other than declarations) shapes a declaration file's binding.
   ts.bindSourceFile(file, { target: languageVersion });
-  parsed.set(f, { languageVersion, file });
+  parsed.set(f, { languageVersion, file, size: st.size, mtimeMs: st.mtimeMs });
 }
 globalThis.__gradlabPreparsed = parsed;
+// The program reads each file before it parses it: a parsed file whose size and time are still those
+// it had is not read again, its text is the parsed one (the same test as the snapshot's own key).
+const readFile = ts.sys.readFile;
+ts.sys.readFile = function (fileName, encoding) {
+  const hit = encoding === undefined ? parsed.get(fileName) : undefined;
+  if (hit) {
+    try {
+      const st = fs.statSync(fileName);
+      if (st.size === hit.size && st.mtimeMs === hit.mtimeMs) return hit.file.text;
+    } catch {
+      // gone: read as usual (and fail as usual)
+    }
+  }
+  return readFile.call(this, fileName, encoding);
+};
 v8.startupSnapshot.setDeserializeMainFunction(() => {
   if (process.env.GRADLAB_SNAPSHOT_VERIFY === '1') {
     process.stdout.write('gradlab-snapshot-ok ' + parsed.size + ' ' + ts.version + '\\n');

@@ -639,10 +639,21 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
       const s = globalThis.__gradlabSnapshot, cache = globalThis.__gradlabPreparsed, ts = s.ts;
       const f = ${JSON.stringify(files[0])};
       const before = cache.size;
-      const hit = ts.createSourceFile(f, fs.readFileSync(f, 'utf8'), { languageVersion: ts.ScriptTarget.ES2022 });
+      // The program's read of a parsed file: its parsed text, not read again while its size and time are unchanged.
+      let reads = 0;
+      const rfs = fs.readFileSync, sst = fs.statSync;
+      fs.readFileSync = function (p, ...rest) { if (String(p) === f) reads++; return rfs.call(this, p, ...rest); };
+      const same = ts.sys.readFile(f) === cache.get(f).file.text;
+      const readsUnchanged = reads;
+      fs.statSync = function (p, ...rest) { const st = sst.call(this, p, ...rest); return String(p) === f ? { size: st.size, mtimeMs: st.mtimeMs + 1 } : st; };
+      const again = ts.sys.readFile(f) === cache.get(f).file.text;
+      const readsChanged = reads;
+      fs.readFileSync = rfs;
+      fs.statSync = sst;
+      const hit = ts.createSourceFile(f, ts.sys.readFile(f), { languageVersion: ts.ScriptTarget.ES2022 });
       const afterHit = cache.size;
       ts.createSourceFile(${JSON.stringify(files[1])}, 'interface Changed {}', { languageVersion: ts.ScriptTarget.ES2022 });
-      console.log(JSON.stringify({ args, before, afterHit, afterMiss: cache.size, statements: hit.statements.length, bound: hit.locals instanceof Map && hit.locals.size > 0, stack: new Error('x').stack.split('\\n').length > 1 }));
+      console.log(JSON.stringify({ args, before, afterHit, afterMiss: cache.size, statements: hit.statements.length, bound: hit.locals instanceof Map && hit.locals.size > 0, stack: new Error('x').stack.split('\\n').length > 1, reads: [same, readsUnchanged, again, readsChanged] }));
     };`);
     return file;
   };
@@ -654,7 +665,7 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     assert.equal(snap.usableSnapshot(dir), blob);
     const out = JSON.parse(execFileSync(process.execPath, ['--snapshot-blob', blob, probe(), '--config-path', 'x'], { encoding: 'utf8' }));
     // The same file with the same text: the parsed one, handed out once; other text: parsed as usual.
-    assert.deepEqual(out, { args: ['--config-path', 'x'], before: 2, afterHit: 1, afterMiss: 1, statements: out.statements, bound: true, stack: true });
+    assert.deepEqual(out, { args: ['--config-path', 'x'], before: 2, afterHit: 1, afterMiss: 1, statements: out.statements, bound: true, stack: true, reads: [true, 0, true, 1] });
     assert.ok(out.statements > 0);
   });
 
