@@ -651,8 +651,8 @@ export function converterModule(): { module: ConverterModule; patched: boolean }
     // Someone loaded the unpatched module first; use it rather than have two copies.
     loaded = { module: require.cache[file]!.exports as ConverterModule, patched: false };
   } else {
-    const source = fs.readFileSync(file, 'utf8');
-    if (!FIXES.every(([anchor]) => source.split(anchor).length === 2)) {
+    const patched = patchSource(fs.readFileSync(file, 'utf8'), FIXES);
+    if (patched === undefined) {
       process.stderr.write(`gradlab kernel: tslab's converter (${file}) is not the version gradlab patches; object shorthands such as { a } that name an earlier cell's variable will fail with ReferenceError (write { a: a }), files changing under the kernel can stop it, and runtime errors show the compiled JavaScript's lines\n`);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       loaded = { module: require(file) as ConverterModule, patched: false };
@@ -662,7 +662,7 @@ export function converterModule(): { module: ConverterModule; patched: boolean }
       m.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(path.dirname(file));
       require.cache[file] = m;
       try {
-        (m as unknown as { _compile(src: string, file: string): void })._compile(FIXES.reduce((src, [anchor, fix]) => src.replace(anchor, () => fix), source), file);
+        (m as unknown as { _compile(src: string, file: string): void })._compile(patched, file);
       } catch (e) {
         delete require.cache[file];
         throw e;

@@ -146,7 +146,11 @@ export const LAZY_JSDOC_FIXES: [string, string][] = [
 /** Names the fixes (for cache keys: a changed fix makes a new code cache and snapshot). */
 export const LAZY_JSDOC_KEY = crypto.createHash('sha1').update(JSON.stringify(LAZY_JSDOC_FIXES)).digest('hex').slice(0, 12);
 
-/** `source` with every fix applied, or undefined when a fix's text does not occur exactly once (another TypeScript). */
+/**
+ * `source` with every fix applied in order, or undefined when a fix's text does not occur exactly once in
+ * `source` (another version of the file). Also applies tslab's converter fixes (kernel/converter.ts) and
+ * the snapshot's parse hook (kernel/snapshot.ts).
+ */
 export function patchSource(source: string, fixes: [string, string][]): string | undefined {
   for (const [anchor] of fixes) if (source.split(anchor).length !== 2) return undefined;
   return fixes.reduce((text, [anchor, fix]) => text.replace(anchor, () => fix), source);
