@@ -145,7 +145,7 @@ export function blobKey(blob: string): string {
 
 /** How this kernel was launched (kernel/launch.ts): when, and from which snapshot. */
 export interface LaunchInfo {
-  /** The launch time (ms since the epoch) when a launcher started this process; else this process's start. */
+  /** The launch time (ms on the machine's monotonic clock, {@link monotonicOriginMs}) when a launcher started this process; else this process's start. */
   launched: number;
   /** The key of the snapshot this process started from. */
   from?: string;
@@ -174,7 +174,24 @@ export function takeLaunchInfo(env: NodeJS.ProcessEnv = process.env): LaunchInfo
     if (typeof was === 'string') env.GLIBC_TUNABLES = was;
     else delete env.GLIBC_TUNABLES;
   }
-  return { launched: Number.isFinite(launched) && launched > 0 ? launched : performance.timeOrigin, from };
+  return { launched: Number.isFinite(launched) && launched > 0 ? launched : monotonicOriginMs(), from };
+}
+
+/**
+ * This process's time origin (`performance.now()`'s zero) on the machine's monotonic clock
+ * (`process.hrtime`), in ms: a clock the launcher and the kernel it starts share. Node's
+ * `performance.timeOrigin` is not one: each process reads the wall clock and the monotonic
+ * clock one after the other at its start, and a pause between the two reads offsets it.
+ */
+export function monotonicOriginMs(): number {
+  // performance.now() first, then the clock: a pause between the two reads (the first touch of
+  // `performance` loads a module, 1.6 ms) can only make the difference larger, so take the least of three.
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const now = performance.now();
+    best = Math.min(best, Number(process.hrtime.bigint()) / 1e6 - now);
+  }
+  return best;
 }
 
 /** The launcher's GLIBC_TUNABLES as JSON (`null` when it had none), for takeLaunchInfo to restore. */
@@ -203,7 +220,7 @@ export function snapshotChildEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 export function recordKernelStart(convertedAt: number, typeScriptFromCache: boolean, launch: LaunchInfo, dir: string = codeCacheDir()): void {
   // Not while a snapshot is being built: the build takes a core from the start it would be compared with.
   if (!snapshotsEnabled() || fs.existsSync(path.join(dir, LOCK))) return;
-  const ms = performance.timeOrigin + convertedAt - launch.launched;
+  const ms = monotonicOriginMs() + convertedAt - launch.launched;
   if (snapshotState() && launch.from) recordStart({ mode: 'snapshot', ms, key: launch.from }, dir);
   else if (!snapshotState() && typeScriptFromCache) recordStart({ mode: 'plain', ms }, dir);
 }
@@ -247,7 +264,7 @@ export function runFromSnapshot(blob: string, entry: string, args: string[]): Pr
     const child = spawn(process.execPath, ['--snapshot-blob', blob, entry, ...args], {
       stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
       // When this launch began and from which snapshot: the kernel measures its start (recordKernelStart).
-      env: { ...snapshotChildEnv(process.env), GRADLAB_KERNEL_LAUNCHED: String(performance.timeOrigin), GRADLAB_KERNEL_FROM: blobKey(blob) },
+      env: { ...snapshotChildEnv(process.env), GRADLAB_KERNEL_LAUNCHED: String(monotonicOriginMs()), GRADLAB_KERNEL_FROM: blobKey(blob) },
     });
     const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     const relay = signals.map((s) => [s, () => child.kill(s)] as const);

@@ -684,6 +684,21 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     assert.deepEqual(round({ GLIBC_TUNABLES: '' }), ['glibc.malloc.hugetlb=1', '', false]);
   });
 
+  it("times a start on the monotonic clock the launcher and its kernel share: a child's origin lies between its spawn and its answer", () => {
+    const mono = () => Number(process.hrtime.bigint()) / 1e6;
+    const mod = JSON.stringify(path.join(__dirname, '..', 'kernel', 'snapshot.js'));
+    for (let i = 0; i < 3; i++) {
+      const before = mono();
+      const origin = Number(execFileSync(process.execPath, ['-e', `console.log(require(${mod}).monotonicOriginMs())`], { encoding: 'utf8' }));
+      const after = mono();
+      assert.ok(before <= origin && origin <= after, `child origin ${origin} outside [${before}, ${after}]`);
+    }
+    // Without a launcher, the launch is this process's own origin.
+    const own = snap.takeLaunchInfo({}).launched;
+    const now = performance.now(), later = mono() - now;
+    assert.ok(Math.abs(own - snap.monotonicOriginMs()) < 0.05 && own <= later, `own origin ${own}, then ${later}`);
+  });
+
   it("chooses a start from the snapshot or without it by the kernels' own measured starts", () => {
     const k = 'abc';
     const S = (ms: number, key = k) => ({ mode: 'snapshot' as const, ms, key });
