@@ -26,7 +26,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { KERNEL_NAME } from './spec';
+import { argvParts, KERNEL_NAME } from './spec';
 
 /** ✓ works, ✗ broken (exit 1), ! works but worth knowing, - not applicable here. */
 export type Mark = 'ok' | 'fail' | 'warn' | 'skip';
@@ -326,9 +326,10 @@ export function findGradlabSpecs(kernelDirs: string[], root: string, env: NodeJS
 
 function judgeArgv(argv: string[], root: string, env: NodeJS.ProcessEnv): { problems: string[]; thisCheckout: boolean } {
   const problems: string[] = [];
-  const [node, entry] = argv;
+  const { launcher, node, entry } = argvParts(argv);
   const entryHere = path.join(root, 'dist', 'kernel', 'kernel.js');
-  if (!node || !entry) return { problems: ['its argv is not [node, kernel.js, --config-path, {connection_file}]'], thisCheckout: false };
+  if (!node || !entry) return { problems: ['its argv is not [node, kernel.js, --config-path, {connection_file}] (or /bin/sh launch.sh before them)'], thisCheckout: false };
+  if (launcher && !fs.existsSync(launcher)) problems.push(`the launcher it runs, ${launcher}, does not exist (a moved or deleted checkout)`);
   const nodePath = which(node, env);
   if (!nodePath) problems.push(`the Node it runs, ${node}, does not exist`);
   else {
@@ -410,7 +411,7 @@ export function checkKernel(root: string, env: NodeJS.ProcessEnv): Check[] {
       out.push({ section: S, mark: 'fail', title: `${title} is broken: ${s.problems[0]}`, detail: [...s.problems.slice(1), runs], fix: reinstallCommand(s.dir, pythons) });
     } else if (!s.thisCheckout) {
       out.push({
-        section: S, mark: 'warn', title: `${title} runs another gradlab checkout (${path.resolve(s.argv[1]!, '..', '..', '..')})`,
+        section: S, mark: 'warn', title: `${title} runs another gradlab checkout (${path.resolve(argvParts(s.argv).entry!, '..', '..', '..')})`,
         detail: [runs, `this checkout is ${root}`], fix: reinstallCommand(s.dir, pythons),
       });
     } else {

@@ -271,6 +271,8 @@ class MainLoop {
         // How long this start took, for the next kernel's choice of a start with or without the snapshot.
         const convertedAt = this.session.firstConvertedAt;
         if (convertedAt !== undefined) snapshot.recordKernelStart(convertedAt, converter.typeScriptWasCached(), this.launch);
+        // What kernel/launch.sh starts the next kernel from, by the starts measured so far.
+        snapshot.writeLaunchFile();
         // TypeScript's folder watchers, held back so that they do not delay the first result.
         this.session.startWatches();
         // Hand SIGINT to the parkers: a cell's run then costs no thread of its own (kernel/sigint.ts).

@@ -39,9 +39,11 @@ import { LAZY_JSDOC_FIXES, LAZY_JSDOC_KEY, patchSource } from './lazydoc';
 import { spared } from './procs';
 
 /** Bumped when the snapshot's content or the way it is used changes. */
-const FORMAT = 6;
+const FORMAT = 7;
 /** The manifest: which files the current snapshot parsed, its key and size. */
 export const MANIFEST = 'snapshot.json';
+/** What kernel/launch.sh reads to start Node from the snapshot without a second Node choosing ({@link writeLaunchFile}). */
+export const LAUNCH_FILE = 'snapshot.launch';
 /** Held (with the builder's pid) while a snapshot is built in the background. */
 const LOCK = 'snapshot.lock';
 
@@ -163,16 +165,11 @@ export function takeLaunchInfo(env: NodeJS.ProcessEnv = process.env): LaunchInfo
   delete env.GRADLAB_KERNEL_FROM;
   // GLIBC_TUNABLES as the launcher had it (snapshotChildEnv): cells and their child processes see the user's own.
   if (TUNABLES_WAS in env) {
-    let was: unknown = null;
-    try {
-      was = JSON.parse(env[TUNABLES_WAS]!);
-    } catch {
-      // not ours: leave GLIBC_TUNABLES as it is
-      was = env.GLIBC_TUNABLES;
-    }
+    const was = env[TUNABLES_WAS]!;
     delete env[TUNABLES_WAS];
-    if (typeof was === 'string') env.GLIBC_TUNABLES = was;
-    else delete env.GLIBC_TUNABLES;
+    if (was === 'none') delete env.GLIBC_TUNABLES;
+    else if (was.startsWith('=')) env.GLIBC_TUNABLES = was.slice(1);
+    // else not ours: GLIBC_TUNABLES stays as it is
   }
   return { launched: Number.isFinite(launched) && launched > 0 ? launched : monotonicOriginMs(), from };
 }
@@ -194,7 +191,7 @@ export function monotonicOriginMs(): number {
   return best;
 }
 
-/** The launcher's GLIBC_TUNABLES as JSON (`null` when it had none), for takeLaunchInfo to restore. */
+/** The launcher's GLIBC_TUNABLES, for takeLaunchInfo to restore: `none` when it had none, else `=` and its value (kernel/launch.sh writes the same). */
 const TUNABLES_WAS = 'GRADLAB_KERNEL_GLIBC_TUNABLES';
 
 /**
@@ -208,7 +205,7 @@ const TUNABLES_WAS = 'GRADLAB_KERNEL_GLIBC_TUNABLES';
 export function snapshotChildEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const was = env.GLIBC_TUNABLES;
   if (process.platform !== 'linux' || (was !== undefined && /(^|:)glibc\.malloc\.hugetlb=/.test(was))) return { ...env };
-  return { ...env, GLIBC_TUNABLES: was ? `${was}:glibc.malloc.hugetlb=1` : 'glibc.malloc.hugetlb=1', [TUNABLES_WAS]: JSON.stringify(was ?? null) };
+  return { ...env, GLIBC_TUNABLES: was ? `${was}:glibc.malloc.hugetlb=1` : 'glibc.malloc.hugetlb=1', [TUNABLES_WAS]: was === undefined ? 'none' : `=${was}` };
 }
 
 /**
@@ -252,6 +249,44 @@ export function usableSnapshot(dir: string = codeCacheDir()): string | undefined
 }
 
 /**
+ * A file's size and modification time to the nanosecond, as GNU `stat -c '%s %.9Y'` (and BSD
+ * `stat -f '%z %.9Fm'`) print them: a file written again in place within the same second differs.
+ */
+export function statSignature(file: string): string {
+  const st = fs.statSync(file, { bigint: true });
+  const ns = st.mtimeNs;
+  return `${st.size} ${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
+}
+
+/**
+ * Write (or remove) `dir`'s launch file for kernel/launch.sh: the usable snapshot ({@link usableSnapshot}:
+ * its key, its blob's size and time), this Node and TypeScript's file with theirs, and whether the
+ * measured starts favour it ({@link chooseStart}). The launcher starts Node from the blob only while
+ * all of these still match and only this user can write the folder, the file and the blob; otherwise
+ * it runs kernel.js, which decides as kernel/launch.ts always has. The kernel writes it after each
+ * first reply, the snapshot builder after a build. Best effort: removed when there is no usable
+ * snapshot or a path holds a line break.
+ */
+export function writeLaunchFile(dir: string = codeCacheDir()): void {
+  const file = path.join(dir, LAUNCH_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    if (!ownedPrivately(dir)) return;
+    const blob = usableSnapshot(dir);
+    const tsFile = typeScriptFile();
+    const lines = blob && [
+      'gradlab-launch 1', blobKey(blob), blob, statSignature(blob), process.execPath, statSignature(process.execPath),
+      tsFile, statSignature(tsFile), chooseStart(blobKey(blob), readStarts(dir)).snapshot ? '1' : '0',
+    ];
+    if (!lines || lines.some((l) => /[\r\n]|^\s|\s$/.test(l))) return void fs.rmSync(file, { force: true });
+    fs.writeFileSync(tmp, lines.join('\n') + '\n', { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  } catch {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/**
  * Run `entry args` in a child Node started from `blob`, relaying SIGINT,
  * SIGTERM and SIGHUP to it and exiting with its exit code (or its signal). Resolves false,
  * with the blob deleted, when the child ended before the snapshot's main
@@ -264,7 +299,8 @@ export function runFromSnapshot(blob: string, entry: string, args: string[]): Pr
     const child = spawn(process.execPath, ['--snapshot-blob', blob, entry, ...args], {
       stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
       // When this launch began and from which snapshot: the kernel measures its start (recordKernelStart).
-      env: { ...snapshotChildEnv(process.env), GRADLAB_KERNEL_LAUNCHED: String(monotonicOriginMs()), GRADLAB_KERNEL_FROM: blobKey(blob) },
+      // GRADLAB_KERNEL_READY_FD: the snapshot's main function writes a byte there once it runs.
+      env: { ...snapshotChildEnv(process.env), GRADLAB_KERNEL_LAUNCHED: String(monotonicOriginMs()), GRADLAB_KERNEL_FROM: blobKey(blob), GRADLAB_KERNEL_READY_FD: '3' },
     });
     const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     const relay = signals.map((s) => [s, () => child.kill(s)] as const);
@@ -395,10 +431,16 @@ v8.startupSnapshot.setDeserializeMainFunction(() => {
   // Node leaves Error.stackTraceLimit out of a snapshot: without it errors carry no stack frames.
   if (typeof Error.stackTraceLimit !== 'number') Error.stackTraceLimit = 10;
   globalThis.__gradlabSnapshot = { ts, tsFile: TS_FILE };
-  try {
-    fs.writeSync(3, 'R');
-    fs.closeSync(3);
-  } catch {}
+  // Tell runFromSnapshot's launcher that the snapshot loaded: only when it asked (fd 3 is another
+  // file in a kernel kernel/launch.sh started, e.g. libuv's own).
+  const readyFd = process.env.GRADLAB_KERNEL_READY_FD;
+  delete process.env.GRADLAB_KERNEL_READY_FD;
+  if (readyFd === '3') {
+    try {
+      fs.writeSync(3, 'R');
+      fs.closeSync(3);
+    } catch {}
+  }
   const entry = path.resolve(process.argv[1]);
   require('module').createRequire(entry)(entry).startFromSnapshot(process.argv.slice(2));
 });
@@ -435,6 +477,7 @@ export function buildSnapshot(dir: string, files: string[]): string {
     for (const f of fs.readdirSync(dir)) {
       if (/^snapshot-[0-9a-f]+\.blob$/.test(f) && path.join(dir, f) !== blob) fs.rmSync(path.join(dir, f), { force: true });
     }
+    writeLaunchFile(dir);
     return blob;
   } finally {
     fs.rmSync(entry, { force: true });

@@ -16,9 +16,32 @@ export function kernelEntry(): string {
   return path.join(__dirname, 'kernel.js');
 }
 
-/** Command line that starts a kernel for `connectionFile`. */
+/**
+ * The kernel's shell launcher (kernel/launch.sh, in the checkout beside dist/): on Linux and macOS
+ * kernel.json runs it, and it starts Node once, from the startup snapshot where the kernel's last
+ * start found that faster (kernel/snapshot.ts writeLaunchFile). Undefined on Windows, or where the
+ * file is missing (a copy of dist/ alone): kernel.json then runs kernel.js, which decides itself.
+ */
+export function launchScript(): string | undefined {
+  if (process.platform === 'win32') return undefined;
+  const file = path.join(__dirname, '..', '..', 'kernel', 'launch.sh');
+  return fs.existsSync(file) && fs.existsSync('/bin/sh') ? file : undefined;
+}
+
+/**
+ * Command line that starts a kernel for `connectionFile`: `/bin/sh launch.sh NODE kernel.js
+ * --config-path FILE` where the launcher is there ({@link launchScript}), else `NODE kernel.js
+ * --config-path FILE`.
+ */
 export function kernelArgv(connectionFile: string): string[] {
-  return [process.execPath, kernelEntry(), '--config-path', connectionFile];
+  const sh = launchScript();
+  return [...(sh ? ['/bin/sh', sh] : []), process.execPath, kernelEntry(), '--config-path', connectionFile];
+}
+
+/** The parts of a gradlab kernelspec's argv, in either shape {@link kernelArgv} writes (undefined parts when it is neither). */
+export function argvParts(argv: string[]): { launcher?: string; node?: string; entry?: string } {
+  if (argv.length >= 4 && path.basename(argv[1]!) === 'launch.sh') return { launcher: argv[1], node: argv[2], entry: argv[3] };
+  return { node: argv[0], entry: argv[1] };
 }
 
 /** The kernel.json content; `{connection_file}` is filled in by Jupyter. */

@@ -14,7 +14,7 @@ import * as path from 'path';
 import type { DoctorReport } from '../kernel/doctor';
 import { checkBackends, checkBuild, probeBackend, shebangInterpreter, staleOutputs, type BackendProbe } from '../kernel/doctor';
 import { probePython } from '../kernel/python';
-import { jupyterPathWithKernel } from '../kernel/spec';
+import { argvParts, jupyterPathWithKernel } from '../kernel/spec';
 import { ROOT } from './helpers/child';
 
 const DOCTOR = path.join(ROOT, 'dist', 'kernel', 'doctor.js');
@@ -116,7 +116,8 @@ describe('npm run doctor', function () {
     const out = r.stdout + r.stderr;
     assert.equal(r.status, 0, out);
     assert.ok(out.includes(`✓ kernelspec "gradlab" in ${path.join(m.jupyterPath, 'kernels', 'gradlab')}`), out);
-    assert.ok(out.includes(`runs: ${process.execPath} ${DOCTOR.replace(/doctor\.js$/, 'kernel.js')} --config-path {connection_file}`), out);
+    const launcher = process.platform === 'win32' ? '' : `/bin/sh ${path.join(ROOT, 'kernel', 'launch.sh')} `;
+    assert.ok(out.includes(`runs: ${launcher}${process.execPath} ${DOCTOR.replace(/doctor\.js$/, 'kernel.js')} --config-path {connection_file}`), out);
     assert.match(out, /✓ the kernel starts and imports gradlab in a folder outside the checkout \(gradlab \d/);
     if (JUPYTER_PY) assert.match(out, /✓ jupyter \(.*\) runs Python [\d.]+ \(.*\) and lists the gradlab kernel/);
     assert.match(out, /\n✓ nothing is broken/);
@@ -128,7 +129,7 @@ describe('npm run doctor', function () {
     const file = path.join(jupyterPathWithKernel(m.jupyterPath), 'kernels', 'gradlab', 'kernel.json');
     const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
     const gone = path.join(m.dir, 'old-checkout', 'dist', 'kernel', 'kernel.js');
-    spec.argv[1] = gone;
+    spec.argv[spec.argv.indexOf(argvParts(spec.argv).entry)] = gone;
     fs.writeFileSync(file, JSON.stringify(spec));
     const r = doctor(m);
     assert.equal(r.code, 1, r.out);
@@ -143,15 +144,30 @@ describe('npm run doctor', function () {
     assert.ok(again.out.includes(`✓ kernelspec "gradlab" in ${path.join(m.jupyterPath, 'kernels', 'gradlab')}`), again.out);
   });
 
+  it('reports a kernelspec whose launcher (kernel/launch.sh) is missing', function () {
+    if (process.platform === 'win32') this.skip();
+    const m = make(JUPYTER_PY);
+    const file = path.join(jupyterPathWithKernel(m.jupyterPath), 'kernels', 'gradlab', 'kernel.json');
+    const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const gone = path.join(m.dir, 'old-checkout', 'kernel', 'launch.sh');
+    spec.argv[spec.argv.indexOf(argvParts(spec.argv).launcher)] = gone;
+    fs.writeFileSync(file, JSON.stringify(spec));
+    const r = doctor(m);
+    assert.equal(r.code, 1, r.out);
+    assert.ok(r.out.includes(`is broken: the launcher it runs, ${gone}, does not exist`), r.out);
+    fixUnder(r.out, /is broken/);
+  });
+
   it('reports a kernelspec whose Node is missing', () => {
     const m = make(JUPYTER_PY);
     const file = path.join(jupyterPathWithKernel(m.jupyterPath), 'kernels', 'gradlab', 'kernel.json');
     const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
-    spec.argv[0] = path.join(m.dir, 'nvm', 'v18', 'bin', 'node');
+    const gone = path.join(m.dir, 'nvm', 'v18', 'bin', 'node');
+    spec.argv[spec.argv.indexOf(argvParts(spec.argv).node)] = gone;
     fs.writeFileSync(file, JSON.stringify(spec));
     const r = doctor(m);
     assert.equal(r.code, 1, r.out);
-    assert.ok(r.out.includes(`is broken: the Node it runs, ${spec.argv[0]}, does not exist`), r.out);
+    assert.ok(r.out.includes(`is broken: the Node it runs, ${gone}, does not exist`), r.out);
     fixUnder(r.out, /is broken/);
   });
 

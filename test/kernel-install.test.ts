@@ -3,7 +3,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { kernelSpec, KERNEL_NAME, DISPLAY_NAME } from '../kernel/spec';
+import { argvParts, kernelSpec, KERNEL_NAME, DISPLAY_NAME } from '../kernel/spec';
 import { parseInstallArgs } from '../kernel/install';
 import { probePython } from '../kernel/python';
 import { tslabSink } from '../kernel/kernel';
@@ -31,10 +31,16 @@ describe('kernelspec', () => {
     assert.equal(spec.display_name, DISPLAY_NAME);
     assert.equal(spec.display_name, 'gradlab (TypeScript)');
     assert.equal(spec.language, 'typescript');
-    assert.equal(spec.argv[0], process.execPath);
-    assert.equal(spec.argv[1], path.join(ROOT, 'dist', 'kernel', 'kernel.js'));
-    assert.ok(fs.existsSync(spec.argv[1]!), 'kernel entry is built');
-    assert.deepEqual(spec.argv.slice(2), ['--config-path', '{connection_file}']);
+    // On Linux and macOS through the shell launcher (kernel/launch.sh), which runs this Node.
+    const sh = process.platform === 'win32' ? [] : ['/bin/sh', path.join(ROOT, 'kernel', 'launch.sh')];
+    assert.deepEqual(spec.argv.slice(0, sh.length), sh);
+    const parts = argvParts(spec.argv);
+    assert.equal(parts.launcher, sh[1]);
+    assert.equal(parts.node, process.execPath);
+    assert.equal(parts.entry, path.join(ROOT, 'dist', 'kernel', 'kernel.js'));
+    assert.ok(fs.existsSync(parts.entry!), 'kernel entry is built');
+    assert.deepEqual(spec.argv.slice(sh.length + 2), ['--config-path', '{connection_file}']);
+    assert.deepEqual(argvParts([process.execPath, parts.entry!, '--config-path', 'f']), { node: process.execPath, entry: parts.entry });
   });
 
   it('parses --user, --sys-prefix, --prefix and --python, and rejects unknown options', () => {

@@ -684,6 +684,122 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     assert.deepEqual(round({ GLIBC_TUNABLES: '' }), ['glibc.malloc.hugetlb=1', '', false]);
   });
 
+  it('writes the launch file kernel/launch.sh reads: the snapshot and the inputs it fits, 0600, and none without a usable snapshot', () => {
+    const d = fs.mkdtempSync(path.join(base, 'launchfile-'));
+    fs.chmodSync(d, 0o700);
+    snap.writeLaunchFile(d);
+    assert.equal(fs.existsSync(path.join(d, snap.LAUNCH_FILE)), false, 'no snapshot there: no file');
+    snap.writeLaunchFile(dir);
+    const file = path.join(dir, snap.LAUNCH_FILE);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    const tsFile = snap.typeScriptFile();
+    assert.deepEqual(lines, ['gradlab-launch 1', snap.blobKey(blob), blob, snap.statSignature(blob), process.execPath, snap.statSignature(process.execPath), tsFile, snap.statSignature(tsFile), '1', '']);
+    // The signature is what GNU stat prints (size, time to the nanosecond).
+    if (process.platform === 'linux') assert.equal(execFileSync('stat', ['-L', '-c', '%s %.9Y', blob], { encoding: 'utf8' }).trim(), snap.statSignature(blob));
+    // The measured starts favour starting without it: the last line says so.
+    const key = snap.blobKey(blob);
+    const startsFile = path.join(dir, snap.STARTS);
+    const had = fs.existsSync(startsFile) ? fs.readFileSync(startsFile) : undefined;
+    try {
+      fs.writeFileSync(startsFile, JSON.stringify([{ mode: 'snapshot', ms: 5000, key }, { mode: 'snapshot', ms: 5200, key }, { mode: 'plain', ms: 1000 }, { mode: 'plain', ms: 1100 }]), { mode: 0o600 });
+      snap.writeLaunchFile(dir);
+      assert.equal(fs.readFileSync(file, 'utf8').split('\n')[8], '0');
+    } finally {
+      if (had) fs.writeFileSync(startsFile, had, { mode: 0o600 });
+      else fs.rmSync(startsFile, { force: true });
+    }
+    snap.writeLaunchFile(dir);
+  });
+
+  it('kernel/launch.sh starts Node from the snapshot in its own place only while the launch file fits, else kernel.js', function () {
+    if (process.platform === 'win32') this.skip();
+    const sh = path.join(__dirname, '..', '..', 'kernel', 'launch.sh');
+    // A stand-in for kernel.js: as the snapshot's main function's entry, or run as a program.
+    const entry = path.join(base, 'launch-probe.js');
+    fs.writeFileSync(entry, `const say = (mode, args) => console.log(JSON.stringify({ mode, args, pid: process.pid, from: process.env.GRADLAB_KERNEL_FROM ?? null,
+      tunables: process.env.GLIBC_TUNABLES ?? null, was: process.env.GRADLAB_KERNEL_GLIBC_TUNABLES ?? null }));
+exports.startFromSnapshot = (args) => say('snapshot', args);
+if (require.main === module) say('plain', process.argv.slice(2));`);
+    snap.writeLaunchFile(dir);
+    const file = path.join(dir, snap.LAUNCH_FILE);
+    const good = fs.readFileSync(file, 'utf8');
+    const run = (env: NodeJS.ProcessEnv = {}, launchEnv: NodeJS.ProcessEnv = { GRADLAB_KERNEL_CACHE: dir }) => {
+      const all: NodeJS.ProcessEnv = { ...process.env, GRADLAB_KERNEL_LAUNCH_DEBUG: '1', ...launchEnv, ...env };
+      for (const k of ['GRADLAB_KERNEL_SNAPSHOT', 'GLIBC_TUNABLES', 'GRADLAB_KERNEL_GLIBC_TUNABLES', 'GRADLAB_KERNEL_FROM']) if (!(k in env)) delete all[k];
+      for (const [k, v] of Object.entries(env)) if (v === undefined) delete all[k];
+      const child = require('child_process').spawnSync('/bin/sh', [sh, process.execPath, entry, '--config-path', 'a b'], { env: all, encoding: 'utf8' });
+      assert.equal(child.status, 0, child.stderr);
+      const out = JSON.parse(child.stdout) as { mode: string; args: string[]; pid: number; from: string | null; tunables: string | null; was: string | null };
+      assert.deepEqual(out.args, ['--config-path', 'a b']);
+      // exec: the kernel keeps the launcher's process (spawnSync's child is the shell).
+      assert.equal(out.pid, child.pid, 'the shell execs Node');
+      return { ...out, why: String(child.stderr).trim() };
+    };
+    const mode = (env?: NodeJS.ProcessEnv, launchEnv?: NodeJS.ProcessEnv) => run(env, launchEnv).mode;
+    try {
+      const r = run();
+      assert.equal(r.mode, 'snapshot', r.why);
+      assert.equal(r.from, snap.blobKey(blob));
+      assert.match(r.why, /^gradlab launch.sh: snapshot: /);
+      assert.equal(mode({ GRADLAB_KERNEL_SNAPSHOT: '0' }), 'plain');
+      // Where kernel/converter.ts codeCacheDir looks: GRADLAB_KERNEL_CACHE, else $XDG_CACHE_HOME/gradlab/kernel, else $HOME/.cache/gradlab/kernel.
+      for (const [variable, sub] of [['XDG_CACHE_HOME', ['gradlab', 'kernel']], ['HOME', ['.cache', 'gradlab', 'kernel']]] as const) {
+        const top = fs.mkdtempSync(path.join(base, 'launch-home-'));
+        const where = path.join(top, ...sub);
+        fs.mkdirSync(where, { recursive: true, mode: 0o700 });
+        fs.writeFileSync(path.join(where, snap.LAUNCH_FILE), good, { mode: 0o600 });
+        const env = { GRADLAB_KERNEL_CACHE: undefined, XDG_CACHE_HOME: variable === 'XDG_CACHE_HOME' ? top : undefined, [variable]: top };
+        // (codeCacheDir takes HOME from os.homedir(), this process's own.)
+        if (variable === 'XDG_CACHE_HOME') assert.equal(require('../kernel/converter').codeCacheDir(env as NodeJS.ProcessEnv), where);
+        assert.equal(mode(env, {}), 'snapshot', variable);
+      }
+      // The user's GLIBC_TUNABLES: kept and handed back (takeLaunchInfo), as snapshotChildEnv does.
+      for (const v of [undefined, '', 'glibc.malloc.check=0', 'glibc.malloc.hugetlb=0']) {
+        const o = run({ GLIBC_TUNABLES: v });
+        const js = snap.snapshotChildEnv(v === undefined ? {} : { GLIBC_TUNABLES: v });
+        assert.deepEqual([o.tunables, o.was], [js.GLIBC_TUNABLES ?? null, js.GRADLAB_KERNEL_GLIBC_TUNABLES ?? null], `GLIBC_TUNABLES=${v}`);
+        const back: NodeJS.ProcessEnv = { ...(o.tunables === null ? {} : { GLIBC_TUNABLES: o.tunables }), ...(o.was === null ? {} : { GRADLAB_KERNEL_GLIBC_TUNABLES: o.was }) };
+        snap.takeLaunchInfo(back);
+        assert.deepEqual(back, v === undefined ? {} : { GLIBC_TUNABLES: v }, `GLIBC_TUNABLES=${v} given back`);
+      }
+      // Starts measured slower from the snapshot: without it, unless GRADLAB_KERNEL_SNAPSHOT=1.
+      const lines = good.split('\n');
+      const edited = (i: number, v: string) => fs.writeFileSync(file, lines.map((l, j) => (j === i ? v : l)).join('\n'), { mode: 0o600 });
+      edited(8, '0');
+      assert.equal(mode(), 'plain');
+      assert.equal(mode({ GRADLAB_KERNEL_SNAPSHOT: '1' }), 'snapshot');
+      // Anything that no longer fits: kernel.js decides.
+      for (const [i, v, what] of [[0, 'gradlab-launch 0', 'another format'], [3, '1 2.000000000', "the blob's size and time"], [4, '/usr/local/bin/node', 'another Node'],
+        [5, '1 2.000000000', "Node's size and time"], [7, '1 2.000000000', "TypeScript's size and time"], [2, path.join(base, 'gone.blob'), 'a blob that is gone']] as const) {
+        edited(i, v);
+        const o = run();
+        assert.equal(o.mode, 'plain', `${what}: ${o.why}`);
+        assert.match(o.why, /^gradlab launch.sh: plain: /);
+      }
+      fs.writeFileSync(file, good, { mode: 0o600 });
+      assert.equal(mode(), 'snapshot');
+      // A blob written again in place (same size, a new time) no longer fits.
+      const bytes = fs.readFileSync(blob);
+      fs.writeFileSync(blob, bytes);
+      assert.equal(mode(), 'plain', 'rewritten blob');
+      fs.writeFileSync(file, good.replace(/^(\d+ [\d.]+)$/m, snap.statSignature(blob)), { mode: 0o600 });
+      assert.equal(mode(), 'snapshot');
+      // Others could write the folder or the file: kernel.js decides (and kernel/launch.ts refuses such a folder too).
+      fs.chmodSync(dir, 0o777);
+      assert.equal(mode(), 'plain', 'a folder others can write');
+      fs.chmodSync(dir, 0o700);
+      fs.chmodSync(file, 0o666);
+      assert.equal(mode(), 'plain', 'a launch file others can write');
+      fs.chmodSync(file, 0o600);
+      fs.rmSync(file);
+      assert.equal(mode(), 'plain', 'no launch file');
+    } finally {
+      fs.chmodSync(dir, 0o700);
+      snap.writeLaunchFile(dir);
+    }
+  });
+
   it("times a start on the monotonic clock the launcher and its kernel share: a child's origin lies between its spawn and its answer", () => {
     const mono = () => Number(process.hrtime.bigint()) / 1e6;
     const mod = JSON.stringify(path.join(__dirname, '..', 'kernel', 'snapshot.js'));
@@ -799,21 +915,29 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
       try {
         const r = await k.execute("[1 + 1, typeof (globalThis as any).__gradlabSnapshot, new Error('x').stack!.split('\\n').length > 1]");
         const text = r.outputs.find((m) => m.msg_type === 'execute_result')?.content.data as Record<string, string> | undefined;
+        // kernel/launch.sh execs Node: the kernel is the process the client started, not a child of a launcher (kernel/launch.ts).
+        const pid = (await k.execute('process.pid')).outputs.find((m) => m.msg_type === 'execute_result')?.content.data as Record<string, string> | undefined;
+        const own = pid?.['text/plain'] === String(k.child.pid);
         const bad = await k.execute("const n: number = 'a';");
         // Types from the snapshot's two files (parsed and bound ahead): Array.includes, Symbol.for.
         const lib = await k.execute("const has: number = [1, 2].includes(2);");
         const libOk = await k.execute("[[1, 2].includes(2), typeof Symbol.for('k')]");
         const libText = libOk.outputs.find((m) => m.msg_type === 'execute_result')?.content.data as Record<string, string> | undefined;
-        return { text: text?.['text/plain'], typeError: bad.status, libError: String(lib.reply.evalue).match(/TS\d+/)?.[0], lib: libText?.['text/plain'] };
+        return { text: text?.['text/plain'], typeError: bad.status, libError: String(lib.reply.evalue).match(/TS\d+/)?.[0], lib: libText?.['text/plain'], own };
       } finally {
         await k.shutdown();
       }
     };
     const lib = { libError: 'TS2322', lib: "[ true, 'symbol' ]" };
-    assert.deepEqual(await check(), { text: "[ 2, 'object', true ]", typeError: 'error', ...lib });
+    // The blob's time changed since the launch file was written: kernel/launch.sh leaves the choice to
+    // kernel.js, whose launcher (kernel/launch.ts) starts the kernel from the snapshot in a child.
+    fs.utimesSync(blob, new Date(), new Date(Date.now() - 60_000));
+    assert.deepEqual(await check(), { text: "[ 2, 'object', true ]", typeError: 'error', ...lib, own: false });
+    // That kernel wrote the launch file again: now kernel/launch.sh starts Node from the snapshot itself.
+    assert.deepEqual(await check(), { text: "[ 2, 'object', true ]", typeError: 'error', ...lib, own: true });
     // The kernel measured its start (launch to the first cell's check and emit) and kept it.
     const starts = snap.readStarts(dir);
-    assert.deepEqual(starts.map((r) => [r.mode, r.key]), [['snapshot', snap.blobKey(blob)]]);
+    assert.deepEqual(starts.map((r) => [r.mode, r.key]), [['snapshot', snap.blobKey(blob)], ['snapshot', snap.blobKey(blob)]]);
     assert.ok(starts[0]!.ms > 50 && starts[0]!.ms < 120_000, String(starts[0]!.ms));
     assert.equal(fs.statSync(path.join(dir, snap.STARTS)).mode & 0o777, 0o600);
     // Starts from this snapshot measured slower than starts without it: the next kernel starts
@@ -822,8 +946,10 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     fs.writeFileSync(path.join(dir, snap.STARTS), JSON.stringify([
       { mode: 'snapshot', ms: 5000, key }, { mode: 'snapshot', ms: 5200, key }, { mode: 'plain', ms: 1000 }, { mode: 'plain', ms: 1100 },
     ]), { mode: 0o600 });
+    // (A kernel writes the launch file for kernel/launch.sh right after it records its start: so here.)
+    snap.writeLaunchFile(dir);
     assert.equal((await check()).text, "[ 2, 'undefined', true ]");
-    assert.equal((await check({ GRADLAB_KERNEL_SNAPSHOT: '1' })).text, "[ 2, 'object', true ]");
+    assert.deepEqual(await check({ GRADLAB_KERNEL_SNAPSHOT: '1' }), { text: "[ 2, 'object', true ]", typeError: 'error', ...lib, own: true });
     // The launch information is not left in the environment that cells (and what they start) see,
     // and GLIBC_TUNABLES is the user's own again (the process itself started with huge pages asked for).
     const leaked = async (tunables?: string) => {
@@ -844,7 +970,7 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
       assert.deepEqual((await leaked('glibc.malloc.mmap_threshold=131072')).slice(0, 3), ['object', 0, 'glibc.malloc.mmap_threshold=131072']);
     }
     fs.writeFileSync(blob, Buffer.alloc(fs.statSync(blob).size, 7));
-    assert.deepEqual(await check({ GRADLAB_KERNEL_SNAPSHOT: '1' }), { text: "[ 2, 'undefined', true ]", typeError: 'error', ...lib }, 'started without the damaged snapshot');
+    assert.deepEqual(await check({ GRADLAB_KERNEL_SNAPSHOT: '1' }), { text: "[ 2, 'undefined', true ]", typeError: 'error', ...lib, own: true }, 'started without the damaged snapshot');
     assert.equal(fs.existsSync(blob), false, 'the damaged blob is deleted');
   });
 });
