@@ -26,7 +26,8 @@
  * and the startup snapshot (kernel/snapshot.ts), as a learner's kernel does from its
  * second start on: the bench starts one kernel first and waits until the snapshot its
  * first cell set off is built. `gradlab-nosnap` (GRADLAB_KERNEL_SNAPSHOT=0) is the same
- * kernel started without the snapshot (start figures only). The bench makes `gradlab` start from the snapshot
+ * kernel started without the snapshot (start figures only), and `gradlab-nodelaunch` the kernel started from it
+ * by `node kernel.js` (kernel/launch.ts's child Node) rather than by kernel/launch.sh, which execs Node from it. The bench makes `gradlab` start from the snapshot
  * (GRADLAB_KERNEL_SNAPSHOT=1); a kernel left to itself starts from it only where its own measured starts say that
  * is faster (kernel/snapshot.ts `chooseStart`), so a learner's start is about the better of the two figures.
  *
@@ -37,7 +38,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { KernelClient } from '../kernel/client';
 import { usableSnapshot } from '../kernel/snapshot';
-import { kernelArgv } from '../kernel/spec';
+import { kernelArgv, kernelEntry, launchScript } from '../kernel/spec';
 import { median, type BenchResult } from './report';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -103,6 +104,8 @@ const KERNELS: Kernel[] = [
   // From the snapshot always (a kernel left to choose starts the way its own measured starts favour).
   { name: 'gradlab', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '1' } },
   { name: 'gradlab-nosnap', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '0' }, startOnly: true },
+  // From the snapshot too, but kernel.js started directly (as on Windows): its launcher (kernel/launch.ts) starts the child.
+  { name: 'gradlab-nodelaunch', argv: (f) => [process.execPath, kernelEntry(), '--config-path', f], env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '1' }, startOnly: true },
   ...SWITCHED_OFF.map((s): Kernel => ({ name: s.name, argv: kernelArgv, env: { ...ENV, [s.variable]: s.value }, warmOnly: true })),
   ...START_SWITCHED_OFF.map((s): Kernel => ({ name: s.name, argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '0', [s.variable]: s.value }, startOnly: true })),
   { name: 'tslab', argv: (f) => [process.execPath, path.join(ROOT, 'node_modules', 'tslab', 'bin', 'tslab'), 'kernel', '--config-path', f] },
@@ -226,6 +229,14 @@ export async function benchKernel(): Promise<BenchResult[]> {
       });
     }
   }
+  const nl = times.get('gradlab-nodelaunch')!;
+  results.push({
+    name: `gradlab kernel start to first cell result from the snapshot (median of ${STARTS}) vs the same kernel started by kernel.js's own launcher instead of ${launchScript() ? 'kernel/launch.sh' : 'kernel/launch.sh (missing here: both are kernel.js)'}`,
+    value: median(g.first),
+    unit: 'ms',
+    reference: `node kernel.js, GRADLAB_KERNEL_SNAPSHOT=1, same run (${median(nl.first).toFixed(1)} ms)`,
+    ratio: median(g.first) / median(nl.first),
+  });
   const ns = times.get('gradlab-nosnap')!;
   results.push({
     name: `gradlab kernel start to first cell result without the startup snapshot (median of ${STARTS})`,

@@ -1,6 +1,7 @@
 /**
  * How dist/kernel/kernel.js starts when run as a program (what kernel.json
- * runs): the gradlab kernel from a V8 startup snapshot when a usable one
+ * runs on Windows, and what kernel/launch.sh runs on Linux and macOS when its
+ * launch file does not fit): the gradlab kernel from a V8 startup snapshot when a usable one
  * exists (kernel/snapshot.ts: TypeScript loaded and its declarations parsed
  * ahead), in a child Node that this process relays signals to; else in this
  * process as before, also when the kernel's own measurements of earlier starts say that starting

@@ -124,17 +124,22 @@ describe('npm run doctor', function () {
     assert.doesNotMatch(out, /✗/);
   });
 
-  it('reports a kernelspec whose kernel.js is gone, prints a fix that works', function () {
+  /** A kernelspec with one part of its argv (kernelArgv's launcher, Node or kernel.js) pointing at a missing file; the doctor must call it broken. */
+  const brokenPart = (part: 'launcher' | 'node' | 'entry', gone: (m: ReturnType<typeof make>) => string, says: string) => {
     const m = make(JUPYTER_PY);
     const file = path.join(jupyterPathWithKernel(m.jupyterPath), 'kernels', 'gradlab', 'kernel.json');
     const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
-    const gone = path.join(m.dir, 'old-checkout', 'dist', 'kernel', 'kernel.js');
-    spec.argv[spec.argv.indexOf(argvParts(spec.argv).entry)] = gone;
+    const missing = gone(m);
+    spec.argv[spec.argv.indexOf(argvParts(spec.argv)[part])] = missing;
     fs.writeFileSync(file, JSON.stringify(spec));
     const r = doctor(m);
     assert.equal(r.code, 1, r.out);
-    assert.ok(r.out.includes(`is broken: the kernel it runs, ${gone}, does not exist`), r.out);
-    const fix = fixUnder(r.out, /is broken/);
+    assert.ok(r.out.includes(`is broken: ${says}, ${missing}, does not exist`), r.out);
+    return { m, r, fix: fixUnder(r.out, /is broken/) };
+  };
+
+  it('reports a kernelspec whose kernel.js is gone, prints a fix that works', function () {
+    const { m, r, fix } = brokenPart('entry', (m) => path.join(m.dir, 'old-checkout', 'dist', 'kernel', 'kernel.js'), 'the kernel it runs');
     if (!JUPYTER_PY) return;
     assert.equal(fix, `npm run kernel:install -- --prefix=${path.join(m.dir, 'prefix')} --python=${JUPYTER_PY}`);
     assert.match(r.out, /✗ jupyter .* lists the BROKEN kernelspec/);
@@ -146,29 +151,11 @@ describe('npm run doctor', function () {
 
   it('reports a kernelspec whose launcher (kernel/launch.sh) is missing', function () {
     if (process.platform === 'win32') this.skip();
-    const m = make(JUPYTER_PY);
-    const file = path.join(jupyterPathWithKernel(m.jupyterPath), 'kernels', 'gradlab', 'kernel.json');
-    const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
-    const gone = path.join(m.dir, 'old-checkout', 'kernel', 'launch.sh');
-    spec.argv[spec.argv.indexOf(argvParts(spec.argv).launcher)] = gone;
-    fs.writeFileSync(file, JSON.stringify(spec));
-    const r = doctor(m);
-    assert.equal(r.code, 1, r.out);
-    assert.ok(r.out.includes(`is broken: the launcher it runs, ${gone}, does not exist`), r.out);
-    fixUnder(r.out, /is broken/);
+    brokenPart('launcher', (m) => path.join(m.dir, 'old-checkout', 'kernel', 'launch.sh'), 'the launcher it runs');
   });
 
   it('reports a kernelspec whose Node is missing', () => {
-    const m = make(JUPYTER_PY);
-    const file = path.join(jupyterPathWithKernel(m.jupyterPath), 'kernels', 'gradlab', 'kernel.json');
-    const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
-    const gone = path.join(m.dir, 'nvm', 'v18', 'bin', 'node');
-    spec.argv[spec.argv.indexOf(argvParts(spec.argv).node)] = gone;
-    fs.writeFileSync(file, JSON.stringify(spec));
-    const r = doctor(m);
-    assert.equal(r.code, 1, r.out);
-    assert.ok(r.out.includes(`is broken: the Node it runs, ${gone}, does not exist`), r.out);
-    fixUnder(r.out, /is broken/);
+    brokenPart('node', (m) => path.join(m.dir, 'nvm', 'v18', 'bin', 'node'), 'the Node it runs');
   });
 
   it('"it picked the wrong Python": the kernel is in one environment, the Jupyter on PATH runs another', function () {
