@@ -4,8 +4,8 @@
 #
 # It starts Node once, in its own place (exec: the kernel keeps this process, its pid and its
 # signals). Where the kernel's last start left a launch file (snapshot.launch in the kernel's cache
-# folder, written by kernel/snapshot.ts writeLaunchFile) that still fits — the same Node binary and
-# TypeScript file, the same blob, a folder and files only this user can write — it runs
+# folder, written by kernel/snapshot.ts writeLaunchFile) that still fits — the same checkout, Node
+# binary and TypeScript file, the same blob, a folder and files only this user can write — it runs
 #   NODE --snapshot-blob BLOB KERNEL_JS ...
 # straight away; a second Node that starts only to choose (kernel/launch.ts) costs a Node start,
 # about 0.1-0.15 s on a small virtual machine. In every other case it runs KERNEL_JS, which decides
@@ -39,11 +39,12 @@ if [ ! -f "$file" ] || [ ! -O "$dir" ] || [ ! -O "$file" ]; then
   why "plain: no launch file of this user's in $dir"
   exec "$node" "$entry" "$@"
 fi
-# One value a line: format, snapshot key, blob, its size and time, Node, its size and time,
-# TypeScript's file, its size and time, whether the measured starts favour the snapshot (1 or 0).
-{ read -r format; read -r key; read -r blob; read -r blobsig; read -r nodefile; read -r nodesig; read -r tsfile; read -r tssig; read -r prefer; } < "$file"
-if [ "$format" != "gradlab-launch 1" ] || [ "$nodefile" != "$node" ] || [ -z "$blob" ] || [ ! -O "$blob" ]; then
-  why "plain: the launch file is for another Node or format"
+# One value a line: format, snapshot key, blob, its size and time, the kernel.js it is for (the
+# checkout: another one may load another TypeScript), Node, its size and time, TypeScript's file,
+# its size and time, whether the measured starts favour the snapshot (1 or 0).
+{ read -r format; read -r key; read -r blob; read -r blobsig; read -r entryfile; read -r nodefile; read -r nodesig; read -r tsfile; read -r tssig; read -r prefer; } < "$file"
+if [ "$format" != "gradlab-launch 2" ] || [ "$entryfile" != "$entry" ] || [ "$nodefile" != "$node" ] || [ -z "$blob" ] || [ ! -O "$blob" ]; then
+  why "plain: the launch file is for another checkout, Node or format"
   exec "$node" "$entry" "$@"
 fi
 if [ "$prefer" != 1 ] && [ "${GRADLAB_KERNEL_SNAPSHOT:-}" != 1 ]; then

@@ -260,7 +260,8 @@ export function statSignature(file: string): string {
 
 /**
  * Write (or remove) `dir`'s launch file for kernel/launch.sh: the usable snapshot ({@link usableSnapshot}:
- * its key, its blob's size and time), this Node and TypeScript's file with theirs, and whether the
+ * its key, its blob's size and time), this checkout's kernel.js, this Node and TypeScript's file with their
+ * sizes and times, and whether the
  * measured starts favour it ({@link chooseStart}). The launcher starts Node from the blob only while
  * all of these still match and only this user can write the folder, the file and the blob; otherwise
  * it runs kernel.js, which decides as kernel/launch.ts always has. The kernel writes it after each
@@ -274,8 +275,9 @@ export function writeLaunchFile(dir: string = codeCacheDir()): void {
     if (!ownedPrivately(dir)) return;
     const blob = usableSnapshot(dir);
     const tsFile = typeScriptFile();
+    // kernel.js of this checkout: another checkout sharing the cache folder may load another TypeScript.
     const lines = blob && [
-      'gradlab-launch 1', blobKey(blob), blob, statSignature(blob), process.execPath, statSignature(process.execPath),
+      'gradlab-launch 2', blobKey(blob), blob, statSignature(blob), path.join(__dirname, 'kernel.js'), process.execPath, statSignature(process.execPath),
       tsFile, statSignature(tsFile), chooseStart(blobKey(blob), readStarts(dir)).snapshot ? '1' : '0',
     ];
     if (!lines || lines.some((l) => /[\r\n]|^\s|\s$/.test(l))) return void fs.rmSync(file, { force: true });

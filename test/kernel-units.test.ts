@@ -694,7 +694,8 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     const lines = fs.readFileSync(file, 'utf8').split('\n');
     const tsFile = snap.typeScriptFile();
-    assert.deepEqual(lines, ['gradlab-launch 1', snap.blobKey(blob), blob, snap.statSignature(blob), process.execPath, snap.statSignature(process.execPath), tsFile, snap.statSignature(tsFile), '1', '']);
+    const entry = path.join(__dirname, '..', 'kernel', 'kernel.js');
+    assert.deepEqual(lines, ['gradlab-launch 2', snap.blobKey(blob), blob, snap.statSignature(blob), entry, process.execPath, snap.statSignature(process.execPath), tsFile, snap.statSignature(tsFile), '1', '']);
     // The signature is what GNU stat prints (size, time to the nanosecond).
     if (process.platform === 'linux') assert.equal(execFileSync('stat', ['-L', '-c', '%s %.9Y', blob], { encoding: 'utf8' }).trim(), snap.statSignature(blob));
     // The measured starts favour starting without it: the last line says so.
@@ -704,7 +705,7 @@ describe('kernel: the startup snapshot (kernel/snapshot.ts)', function () {
     try {
       fs.writeFileSync(startsFile, JSON.stringify([{ mode: 'snapshot', ms: 5000, key }, { mode: 'snapshot', ms: 5200, key }, { mode: 'plain', ms: 1000 }, { mode: 'plain', ms: 1100 }]), { mode: 0o600 });
       snap.writeLaunchFile(dir);
-      assert.equal(fs.readFileSync(file, 'utf8').split('\n')[8], '0');
+      assert.equal(fs.readFileSync(file, 'utf8').split('\n')[9], '0');
     } finally {
       if (had) fs.writeFileSync(startsFile, had, { mode: 0o600 });
       else fs.rmSync(startsFile, { force: true });
@@ -723,7 +724,9 @@ exports.startFromSnapshot = (args) => say('snapshot', args);
 if (require.main === module) say('plain', process.argv.slice(2));`);
     snap.writeLaunchFile(dir);
     const file = path.join(dir, snap.LAUNCH_FILE);
-    const good = fs.readFileSync(file, 'utf8');
+    // The launch file as a kernel wrote it, for the stand-in's checkout (its line 5 names the kernel.js it is for).
+    const good = fs.readFileSync(file, 'utf8').split('\n').map((l, i) => (i === 4 ? entry : l)).join('\n');
+    fs.writeFileSync(file, good, { mode: 0o600 });
     const run = (env: NodeJS.ProcessEnv = {}, launchEnv: NodeJS.ProcessEnv = { GRADLAB_KERNEL_CACHE: dir }) => {
       const all: NodeJS.ProcessEnv = { ...process.env, GRADLAB_KERNEL_LAUNCH_DEBUG: '1', ...launchEnv, ...env };
       for (const k of ['GRADLAB_KERNEL_SNAPSHOT', 'GLIBC_TUNABLES', 'GRADLAB_KERNEL_GLIBC_TUNABLES', 'GRADLAB_KERNEL_FROM']) if (!(k in env)) delete all[k];
@@ -766,12 +769,12 @@ if (require.main === module) say('plain', process.argv.slice(2));`);
       // Starts measured slower from the snapshot: without it, unless GRADLAB_KERNEL_SNAPSHOT=1.
       const lines = good.split('\n');
       const edited = (i: number, v: string) => fs.writeFileSync(file, lines.map((l, j) => (j === i ? v : l)).join('\n'), { mode: 0o600 });
-      edited(8, '0');
+      edited(9, '0');
       assert.equal(mode(), 'plain');
       assert.equal(mode({ GRADLAB_KERNEL_SNAPSHOT: '1' }), 'snapshot');
       // Anything that no longer fits: kernel.js decides.
-      for (const [i, v, what] of [[0, 'gradlab-launch 0', 'another format'], [3, '1 2.000000000', "the blob's size and time"], [4, '/usr/local/bin/node', 'another Node'],
-        [5, '1 2.000000000', "Node's size and time"], [7, '1 2.000000000', "TypeScript's size and time"], [2, path.join(base, 'gone.blob'), 'a blob that is gone']] as const) {
+      for (const [i, v, what] of [[0, 'gradlab-launch 1', 'another format'], [3, '1 2.000000000', "the blob's size and time"], [4, path.join(base, 'other', 'kernel.js'), 'another checkout'],
+        [5, '/usr/local/bin/node', 'another Node'], [6, '1 2.000000000', "Node's size and time"], [8, '1 2.000000000', "TypeScript's size and time"], [2, path.join(base, 'gone.blob'), 'a blob that is gone']] as const) {
         edited(i, v);
         const o = run();
         assert.equal(o.mode, 'plain', `${what}: ${o.why}`);
@@ -905,7 +908,7 @@ if (require.main === module) say('plain', process.argv.slice(2));`);
     assert.equal(fs.existsSync(damaged), false);
   });
 
-  it('starts a kernel from it (kernel.js through kernel/launch.ts), and without it when its blob is damaged', async () => {
+  it('starts a kernel from it (through kernel/launch.sh, or kernel.js and kernel/launch.ts when the launch file no longer fits), and without it when its blob is damaged', async () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { KernelClient } = require('../kernel/client') as typeof import('../kernel/client');
     const env: NodeJS.ProcessEnv = { ...process.env, GRADLAB_KERNEL_CACHE: dir };
