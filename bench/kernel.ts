@@ -38,7 +38,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { KernelClient } from '../kernel/client';
 import { usableSnapshot } from '../kernel/snapshot';
-import { kernelArgv, kernelEntry, launchScript } from '../kernel/spec';
+import { kernelArgv, launchScript } from '../kernel/spec';
 import { median, type BenchResult } from './report';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -105,7 +105,7 @@ const KERNELS: Kernel[] = [
   { name: 'gradlab', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '1' } },
   { name: 'gradlab-nosnap', argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '0' }, startOnly: true },
   // From the snapshot too, but kernel.js started directly (as on Windows): its launcher (kernel/launch.ts) starts the child.
-  { name: 'gradlab-nodelaunch', argv: (f) => [process.execPath, kernelEntry(), '--config-path', f], env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '1' }, startOnly: true },
+  { name: 'gradlab-nodelaunch', argv: (f) => kernelArgv(f, false), env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '1' }, startOnly: true },
   ...SWITCHED_OFF.map((s): Kernel => ({ name: s.name, argv: kernelArgv, env: { ...ENV, [s.variable]: s.value }, warmOnly: true })),
   ...START_SWITCHED_OFF.map((s): Kernel => ({ name: s.name, argv: kernelArgv, env: { ...ENV, GRADLAB_KERNEL_SNAPSHOT: '0', [s.variable]: s.value }, startOnly: true })),
   { name: 'tslab', argv: (f) => [process.execPath, path.join(ROOT, 'node_modules', 'tslab', 'bin', 'tslab'), 'kernel', '--config-path', f] },

@@ -37,6 +37,7 @@ import type { Readable } from 'stream';
 import { asciiSource, codeCacheDir, ownedPrivately } from './converter';
 import { LAZY_JSDOC_FIXES, LAZY_JSDOC_KEY, patchSource } from './lazydoc';
 import { spared } from './procs';
+import { kernelEntry } from './spec';
 
 /** Bumped when the snapshot's content or the way it is used changes. */
 const FORMAT = 7;
@@ -274,13 +275,15 @@ export function writeLaunchFile(dir: string = codeCacheDir()): void {
   try {
     if (!ownedPrivately(dir)) return;
     const blob = usableSnapshot(dir);
+    if (!blob) return void fs.rmSync(file, { force: true });
     const tsFile = typeScriptFile();
+    const key = blobKey(blob);
     // kernel.js of this checkout: another checkout sharing the cache folder may load another TypeScript.
-    const lines = blob && [
-      'gradlab-launch 2', blobKey(blob), blob, statSignature(blob), path.join(__dirname, 'kernel.js'), process.execPath, statSignature(process.execPath),
-      tsFile, statSignature(tsFile), chooseStart(blobKey(blob), readStarts(dir)).snapshot ? '1' : '0',
+    const lines = [
+      'gradlab-launch 2', key, blob, statSignature(blob), kernelEntry(), process.execPath, statSignature(process.execPath),
+      tsFile, statSignature(tsFile), chooseStart(key, readStarts(dir)).snapshot ? '1' : '0',
     ];
-    if (!lines || lines.some((l) => /[\r\n]|^\s|\s$/.test(l))) return void fs.rmSync(file, { force: true });
+    if (lines.some((l) => /[\r\n]|^\s|\s$/.test(l))) return void fs.rmSync(file, { force: true });
     fs.writeFileSync(tmp, lines.join('\n') + '\n', { mode: 0o600 });
     fs.renameSync(tmp, file);
   } catch {

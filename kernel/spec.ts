@@ -30,11 +30,11 @@ export function launchScript(): string | undefined {
 
 /**
  * Command line that starts a kernel for `connectionFile`: `/bin/sh launch.sh NODE kernel.js
- * --config-path FILE` where the launcher is there ({@link launchScript}), else `NODE kernel.js
- * --config-path FILE`.
+ * --config-path FILE` where the launcher is there ({@link launchScript}) and `viaLauncher`, else
+ * `NODE kernel.js --config-path FILE`.
  */
-export function kernelArgv(connectionFile: string): string[] {
-  const sh = launchScript();
+export function kernelArgv(connectionFile: string, viaLauncher = true): string[] {
+  const sh = viaLauncher ? launchScript() : undefined;
   return [...(sh ? ['/bin/sh', sh] : []), process.execPath, kernelEntry(), '--config-path', connectionFile];
 }
 

@@ -3,7 +3,7 @@
  * history queries, cell syntax checks, error reports and tensor rendering.
  */
 import { strict as assert } from 'assert';
-import { execFileSync, spawn } from 'child_process';
+import { execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -731,7 +731,7 @@ if (require.main === module) say('plain', process.argv.slice(2));`);
       const all: NodeJS.ProcessEnv = { ...process.env, GRADLAB_KERNEL_LAUNCH_DEBUG: '1', ...launchEnv, ...env };
       for (const k of ['GRADLAB_KERNEL_SNAPSHOT', 'GLIBC_TUNABLES', 'GRADLAB_KERNEL_GLIBC_TUNABLES', 'GRADLAB_KERNEL_FROM']) if (!(k in env)) delete all[k];
       for (const [k, v] of Object.entries(env)) if (v === undefined) delete all[k];
-      const child = require('child_process').spawnSync('/bin/sh', [sh, process.execPath, entry, '--config-path', 'a b'], { env: all, encoding: 'utf8' });
+      const child = spawnSync('/bin/sh', [sh, process.execPath, entry, '--config-path', 'a b'], { env: all, encoding: 'utf8' });
       assert.equal(child.status, 0, child.stderr);
       const out = JSON.parse(child.stdout) as { mode: string; args: string[]; pid: number; from: string | null; tunables: string | null; was: string | null };
       assert.deepEqual(out.args, ['--config-path', 'a b']);

@@ -19,6 +19,8 @@ import { tf } from '../backend/tf';
 import { gelu, mul, savedBytes, tensor, type Tensor } from '../autograd';
 import { linear } from '../nn/functional';
 import { mse } from '../nn/losses';
+// The machine's monotonic clock (process.hrtime): one clock for every rank process, see runPipeline.
+import { now as nowMs } from '../probes/timing';
 import { barrier, broadcast, chunkStart } from './collectives';
 import type { ProcessGroup } from './group';
 import { pipelineSchedule, type PipelineScheduleKind } from './pipeline-schedule';
@@ -140,18 +142,6 @@ export interface RunPipelineResult {
 }
 
 /**
- * Milliseconds on the machine's monotonic clock (`process.hrtime`, Linux's
- * CLOCK_MONOTONIC): one clock for every process on the machine, so the times
- * that different ranks record can be compared exactly. (`performance.timeOrigin +
- * performance.now()` cannot: Node reads two clocks one after the other when a
- * process starts, and a process descheduled between the two reads is off by as
- * much as that pause — 0.1 ms under light load here, 12 ms once under heavy load.)
- */
-function nowMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
-
-/**
  * One training step's forward and backward through the pipeline, as stage
  * `stage.stage`, following `pipelineSchedule({ stages: p, microBatches: m, schedule })`'s
  * order for this stage. The loss is the full batch's mean squared error:
@@ -186,8 +176,12 @@ export async function runPipeline(stage: PipelineStage, o: RunPipelineOptions): 
   const rows = (j: number) => [chunkStart(B, m, j), chunkStart(B, m, j + 1) - chunkStart(B, m, j)] as const;
   const scale = 1 / (B * stage.outFeatures);
 
-  // A common time origin: rank 0's reading of the shared monotonic clock (the ranks
-  // share one machine), as two float32s; every rank subtracts the same number.
+  // A common time origin: rank 0's reading of the machine's monotonic clock (process.hrtime,
+  // Linux's CLOCK_MONOTONIC), which every rank process on the machine shares, so the times that
+  // different ranks record compare exactly. (`performance.timeOrigin + performance.now()` would
+  // not: Node reads two clocks one after the other when a process starts, and a process paused
+  // between the two reads is off by that pause — 0.1 ms under light load here, 12 ms once under
+  // heavy load.) Sent as two float32s; every rank subtracts the same number.
   await barrier(pg);
   const t = nowMs();
   const hi = Math.floor(t / 1e6);

@@ -10,7 +10,10 @@
  */
 import { tf } from '../backend/tf';
 
-/** Milliseconds since an arbitrary origin, with sub-microsecond resolution. */
+/**
+ * Milliseconds since an arbitrary origin, with sub-microsecond resolution: the machine's monotonic
+ * clock (`process.hrtime`), the same in every process on the machine.
+ */
 export function now(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
